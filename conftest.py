@@ -1,0 +1,77 @@
+"""Suite-wide fixtures: service requirements, subscriptions and a running dispatcher.
+
+Tests marked ``postgres`` or ``redis`` skip when the service is not configured, except
+when ``SHOP_REQUIRE_SERVICES=1`` (set by .ci/run): then they fail, so CI can never pass
+by silently skipping the real-service tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+from django.conf import settings
+from django.db import connection
+
+import pytest
+
+REQUIRE_SERVICES = os.environ.get("SHOP_REQUIRE_SERVICES") == "1"
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason}, and SHOP_REQUIRE_SERVICES=1 says it must be there")
+    pytest.skip(reason)
+
+
+def redis_available() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _required_services(request: pytest.FixtureRequest) -> None:
+    if (
+        request.node.get_closest_marker("postgres")
+        and connection.vendor != "postgresql"
+    ):
+        _unavailable("needs PostgreSQL: run with DATABASE_URL=postgres://...")
+    if request.node.get_closest_marker("redis") and not redis_available():
+        _unavailable(f"needs Redis at {settings.REDIS_URL}")
+
+
+@pytest.fixture
+def subscribe() -> Iterator[Callable[..., object]]:
+    """Declare subscriptions for one test; they are removed afterwards."""
+    from events.subscriptions import Subscription, registry
+
+    declared: list[str] = []
+
+    def declare(name: str, **options: object) -> Subscription:
+        subscription = Subscription(name, **options)
+        declared.append(name)
+        return subscription
+
+    yield declare
+    for name in declared:
+        registry.unregister(name)
+
+
+@pytest.fixture
+def dispatcher(transactional_db: None) -> Iterator[object]:
+    """A started in-process dispatcher for this test, stopped (threads joined, their
+    connections closed) afterwards."""
+    from events.dispatch import set_dispatcher
+    from events.dispatch.inprocess import InProcessDispatcher
+
+    running = InProcessDispatcher(
+        threads=4, sweep_seconds=settings.EVENTS_SWEEP_SECONDS
+    )
+    set_dispatcher(running)
+    running.start()
+    yield running
+    running.stop()
+    set_dispatcher(None)

@@ -1,0 +1,2 @@
+"""Customers: who may place orders. Other apps may import only
+``customers.contracts``."""

@@ -1,0 +1,299 @@
+"""Draining one (subscription, partition): read, handle, checkpoint; retry or park.
+
+Guarantees:
+
+* **Order per key.** Messages of a partition are handled in offset order; a failing
+  message holds its partition back (later messages wait) until it succeeds or is
+  dead-lettered. After it is parked the partition moves on, so a later message for the
+  same key can be handled before the parked one is redriven: handlers that care (a
+  saga) treat a redriven, older message as late.
+* **Exactly-once effect for handlers in this database.** A batch's inbox rows, effects,
+  published messages and the checkpoint move (compare-and-set) commit in one
+  transaction; a crash anywhere before commit leaves nothing, and the batch is read
+  again.
+* **Outside handlers** run with no transaction open; their result (inbox row,
+  published messages, checkpoint) is recorded in a short transaction afterwards. A
+  crash between the two calls the handler again with the same ``ctx.idempotency_key``.
+* **Batches.** Up to ``batch_size`` messages share a transaction; when one fails, the
+  batch is rolled back, the messages before it are committed on their own, and only
+  the failing one is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from . import checkpoints, deadletters, inbox, log, waiting
+from .checkpoints import CheckpointMoved
+from .handling import HandlerFailed, is_outside, run_local, run_outside
+from .locks import drain_lock
+from .messages import Envelope
+from .models import Checkpoint
+from .outbox import UnitOfWork
+from .subscriptions import Subscription
+
+logger = logging.getLogger(__name__)
+
+# Messages per drain turn; then the drain yields so one busy partition cannot starve
+# the others (the in-process dispatcher and the Celery task both re-queue it).
+TURN_LIMIT = 5000
+
+
+@dataclass
+class DrainResult:
+    """What one drain call did, and whether the caller should come back."""
+
+    handled: int = 0
+    failures: int = 0
+    dead_lettered: int = 0
+    retry_at: datetime | None = None
+    busy: bool = False
+    more: bool = False
+
+
+def drain(
+    subscription: Subscription, partition: int, *, limit: int | None = None
+) -> DrainResult:
+    """Deliver what is waiting in ``partition`` to ``subscription``, until the partition
+    is caught up, a retry is pending, or ``limit`` messages were handled.
+
+    Returns with ``busy`` when another drain holds the partition. After releasing the
+    lock it looks again, so a message committed while another holder was finishing is
+    never left behind by a wake-up that found the lock taken."""
+    result = DrainResult()
+    while True:
+        with drain_lock(subscription.name, partition) as acquired:
+            if not acquired:
+                result.busy = True
+                return result
+            _drain_locked(subscription, partition, result, limit)
+        if result.retry_at or result.more or not _has_work(subscription, partition):
+            return result
+
+
+def _has_work(subscription: Subscription, partition: int) -> bool:
+    checkpoint = checkpoints.load(subscription, partition)
+    if checkpoint.retry_at is not None and checkpoint.retry_at > timezone.now():
+        return False
+    return log.head(partition) > checkpoint.position
+
+
+def _drain_locked(
+    subscription: Subscription, partition: int, result: DrainResult, limit: int | None
+) -> None:
+    while True:
+        if limit is not None and result.handled >= limit:
+            result.more = True
+            return
+        checkpoint = checkpoints.load(subscription, partition)
+        if checkpoint.retry_at is not None and checkpoint.retry_at > timezone.now():
+            result.retry_at = checkpoint.retry_at
+            return
+        head = log.head(partition)
+        if head <= checkpoint.position:
+            return
+        batch = log.read(
+            partition,
+            after=checkpoint.position,
+            upto=head,
+            topics=subscription.topics,
+            limit=subscription.batch_size,
+        )
+        end = head if len(batch) < subscription.batch_size else batch[-1].offset
+        try:
+            _deliver(
+                subscription,
+                partition,
+                batch,
+                start=checkpoint.position,
+                end=end,
+                result=result,
+            )
+        except CheckpointMoved:
+            logger.info(
+                "%s p%s: checkpoint moved; re-reading", subscription.name, partition
+            )
+        waiting.notify_advanced()
+
+
+def _deliver(
+    subscription: Subscription,
+    partition: int,
+    batch: Sequence[Envelope],
+    *,
+    start: int,
+    end: int,
+    result: DrainResult,
+) -> None:
+    """Deliver ``batch`` (read after ``start``); the checkpoint ends at ``end`` (past
+    messages not for this subscription) when everything succeeds."""
+    position, index = start, 0
+    while index < len(batch):
+        if is_outside(subscription, batch[index]):
+            if not _deliver_outside(subscription, batch[index], position, result):
+                return
+            position, index = batch[index].offset, index + 1
+            continue
+        stop = index
+        while stop < len(batch) and not is_outside(subscription, batch[stop]):
+            stop += 1
+        segment_end = end if stop == len(batch) else batch[stop - 1].offset
+        if not _deliver_local(
+            subscription, partition, batch[index:stop], position, segment_end, result
+        ):
+            return
+        position, index = segment_end, stop
+    if position < end:
+        with transaction.atomic(durable=True):
+            checkpoints.advance(subscription.name, partition, expected=position, to=end)
+
+
+def _deliver_local(
+    subscription: Subscription,
+    partition: int,
+    envelopes: Sequence[Envelope],
+    start: int,
+    end: int,
+    result: DrainResult,
+    *,
+    singles: bool = False,
+) -> bool:
+    """One transaction: inbox, effects, published messages, checkpoint. False when a
+    message failed (its retry or dead letter is recorded)."""
+    try:
+        with transaction.atomic(durable=True):
+            handled = [e for e in envelopes if subscription.handler_for(e.type)]
+            fresh = inbox.claim(subscription.name, handled)
+            unit = UnitOfWork()
+            with unit.active():
+                unit.add(
+                    run_local(
+                        subscription,
+                        [e for e in handled if e.message_id in fresh],
+                        singles=singles,
+                    )
+                )
+            unit.flush()
+            checkpoints.advance(subscription.name, partition, expected=start, to=end)
+    except HandlerFailed as failed:
+        if len(failed.envelopes) > 1:  # a batch handler failed: find the bad message
+            return _deliver_local(
+                subscription, partition, envelopes, start, end, result, singles=True
+            )
+        bad = envelopes.index(failed.envelopes[0])
+        if bad > 0:
+            before_end = envelopes[bad - 1].offset
+            if not _deliver_local(
+                subscription,
+                partition,
+                envelopes[:bad],
+                start,
+                before_end,
+                result,
+                singles=singles,
+            ):
+                return False
+            start = before_end
+        _record_failure(
+            subscription, partition, envelopes[bad], failed.error, start, result
+        )
+        return False
+    result.handled += len(fresh)
+    return True
+
+
+def _deliver_outside(
+    subscription: Subscription, envelope: Envelope, start: int, result: DrainResult
+) -> bool:
+    if connection.in_atomic_block:
+        raise RuntimeError("outside handlers must run with no transaction open")
+    if not inbox.contains(subscription.name, envelope.message_id):
+        try:
+            context = run_outside(subscription, envelope)
+        except HandlerFailed as failed:
+            _record_failure(
+                subscription, envelope.partition, envelope, failed.error, start, result
+            )
+            return False
+        published = context.published
+    else:
+        published = []
+    with transaction.atomic(durable=True):
+        if inbox.claim(subscription.name, [envelope]):
+            result.handled += 1
+        unit = UnitOfWork()
+        unit.add(published)
+        unit.flush()
+        checkpoints.advance(
+            subscription.name, envelope.partition, expected=start, to=envelope.offset
+        )
+    return True
+
+
+def _record_failure(
+    subscription: Subscription,
+    partition: int,
+    envelope: Envelope,
+    error: BaseException,
+    start: int,
+    result: DrainResult,
+) -> None:
+    """Count a failed attempt: schedule a retry with backoff, or park the message."""
+    result.failures += 1
+    text = f"{type(error).__name__}: {error}"
+    trace = "".join(traceback.format_exception(error))
+    with transaction.atomic(durable=True):
+        checkpoint = Checkpoint.objects.select_for_update().get(
+            subscription=subscription.name, partition=partition
+        )
+        if checkpoint.position != start:
+            raise CheckpointMoved(
+                f"{subscription.name} p{partition} moved from {start}"
+            )
+        attempts = (
+            checkpoint.attempts + 1
+            if checkpoint.failing_offset == envelope.offset
+            else 1
+        )
+        if attempts >= subscription.max_attempts:
+            deadletters.park(
+                subscription.name, envelope, error=text, trace=trace, attempts=attempts
+            )
+            checkpoints.advance(
+                subscription.name, partition, expected=start, to=envelope.offset
+            )
+            result.dead_lettered += 1
+            logger.error(
+                "%s: parked %s p%s@%s after %s attempts: %s",
+                subscription.name,
+                envelope.type,
+                partition,
+                envelope.offset,
+                attempts,
+                text,
+            )
+            return
+        checkpoint.failing_offset = envelope.offset
+        checkpoint.attempts = attempts
+        checkpoint.retry_at = timezone.now() + subscription.backoff.delay(attempts)
+        checkpoint.last_error = text[:4000]
+        checkpoint.save()
+        result.retry_at = checkpoint.retry_at
+        logger.warning(
+            "%s: %s p%s@%s failed (attempt %s of %s), retry at %s: %s",
+            subscription.name,
+            envelope.type,
+            partition,
+            envelope.offset,
+            attempts,
+            subscription.max_attempts,
+            checkpoint.retry_at,
+            text,
+        )

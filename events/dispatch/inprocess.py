@@ -1,0 +1,148 @@
+"""The in-process dispatcher: worker threads inside the serving process.
+
+Each (subscription, partition) is drained by at most one thread at a time; a wake-up
+for a pair that is being drained makes that drain look again instead of queueing a
+second one. A sweep thread catches up after a restart and after a lost wake-up, and
+timers bring back partitions whose retry is due. Until ``start()`` is called (the
+WSGI entry calls it) wake-ups are ignored: a management command never delivers, the
+server's sweep picks its messages up.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import close_old_connections, connections
+from django.utils import timezone
+
+from ..checkpoints import Target, pending_targets
+from ..delivery import TURN_LIMIT, drain
+from ..subscriptions import UnknownSubscription, registry
+
+logger = logging.getLogger(__name__)
+
+
+class InProcessDispatcher:
+    def __init__(self, *, threads: int, sweep_seconds: float) -> None:
+        self._thread_count = threads
+        self._sweep_seconds = sweep_seconds
+        self._queue: queue.Queue[Target | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._queued: set[Target] = set()
+        self._running: set[Target] = set()
+        self._again: set[Target] = set()
+        self._timers: dict[Target, threading.Timer] = {}
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+
+    @property
+    def started(self) -> bool:
+        return bool(self._threads)
+
+    def start(self) -> None:
+        with self._lock:
+            if self._threads:
+                return
+            self._stop.clear()
+            for number in range(self._thread_count):
+                self._spawn(self._work, f"events-drain-{number}")
+            self._spawn(self._sweep, "events-sweep")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the drains in progress, then end every thread."""
+        self._stop.set()
+        with self._lock:
+            for timer in self._timers.values():
+                timer.cancel()
+            self._timers.clear()
+            threads, self._threads = self._threads, []
+        for _ in range(self._thread_count):
+            self._queue.put(None)
+        for thread in threads:
+            thread.join(timeout)
+
+    def wake(self, targets: Iterable[Target]) -> None:
+        if not self.started or self._stop.is_set():
+            return
+        for target in targets:
+            with self._lock:
+                if target in self._running:
+                    self._again.add(target)
+                    continue
+                if target in self._queued:
+                    continue
+                self._queued.add(target)
+            self._queue.put(target)
+
+    def _spawn(self, run: object, name: str) -> None:
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _work(self) -> None:
+        try:
+            while (target := self._queue.get()) is not None:
+                self._run(target)
+        finally:
+            connections.close_all()
+
+    def _run(self, target: Target) -> None:
+        with self._lock:
+            self._queued.discard(target)
+            self._running.add(target)
+        retry_at = None
+        more = False
+        try:
+            subscription = registry.get(target[0])
+            while not self._stop.is_set():
+                close_old_connections()
+                result = drain(subscription, target[1], limit=TURN_LIMIT)
+                retry_at, more = result.retry_at, result.more
+                with self._lock:
+                    if target not in self._again:
+                        break
+                    self._again.discard(target)
+        except UnknownSubscription:
+            logger.warning(
+                "no subscription %r any more; ignoring its wake-up", target[0]
+            )
+        except Exception:
+            logger.exception("drain of %s failed; the sweep will try again", target)
+        finally:
+            with self._lock:
+                self._running.discard(target)
+                self._again.discard(target)
+        if more:
+            self.wake([target])
+        elif retry_at is not None:
+            self._wake_at(target, retry_at)
+
+    def _wake_at(self, target: Target, when: datetime) -> None:
+        delay = max((when - timezone.now()).total_seconds(), 0.0)
+        timer = threading.Timer(delay, self.wake, args=([target],))
+        timer.daemon = True
+        with self._lock:
+            if self._stop.is_set():
+                return
+            previous = self._timers.pop(target, None)
+            if previous is not None:
+                previous.cancel()
+            self._timers[target] = timer
+        timer.start()
+
+    def _sweep(self) -> None:
+        try:
+            while True:
+                try:
+                    close_old_connections()
+                    self.wake(pending_targets())
+                except Exception:
+                    logger.exception("sweep failed; trying again next period")
+                if self._stop.wait(self._sweep_seconds):
+                    return
+        finally:
+            connections.close_all()

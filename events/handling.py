@@ -1,0 +1,74 @@
+"""Calling handlers: decoding, contexts, batch grouping and failure attribution."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .log import PendingMessage
+from .messages import Envelope
+from .subscriptions import Context, Delivery, Subscription
+
+
+class HandlerFailed(Exception):
+    """A handler (or the decoding of its message) raised; ``envelopes`` is the group it
+    was given (one message, or a run for a batch handler)."""
+
+    def __init__(self, envelopes: Sequence[Envelope], error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.envelopes = list(envelopes)
+        self.error = error
+
+
+def run_local(
+    subscription: Subscription, envelopes: Sequence[Envelope], *, singles: bool = False
+) -> list[PendingMessage]:
+    """Run the handlers of ``envelopes`` in order, in the caller's transaction, and
+    return what they published. ``singles`` gives batch handlers one message at a time
+    (to find which message of a failed batch is the bad one)."""
+    published: list[PendingMessage] = []
+    index = 0
+    while index < len(envelopes):
+        handler = subscription.handler_for(envelopes[index].type)
+        if handler is None:
+            index += 1
+            continue
+        end = index + 1
+        if handler.batch and not singles:
+            while end < len(envelopes) and envelopes[end].type == envelopes[index].type:
+                end += 1
+        group = envelopes[index:end]
+        contexts = [Context(subscription.name, e) for e in group]
+        try:
+            if handler.batch:
+                handler.fn(
+                    [
+                        Delivery(e.message(), c)
+                        for e, c in zip(group, contexts, strict=True)
+                    ]
+                )
+            else:
+                handler.fn(group[0].message(), contexts[0])
+        except Exception as error:
+            raise HandlerFailed(group, error) from error
+        for context in contexts:
+            published.extend(context.published)
+        index = end
+    return published
+
+
+def run_outside(subscription: Subscription, envelope: Envelope) -> Context:
+    """Run an outside handler (no transaction may be open); returns its context, whose
+    publications the caller records in a short transaction afterwards."""
+    handler = subscription.handler_for(envelope.type)
+    assert handler is not None and handler.outside
+    context = Context(subscription.name, envelope)
+    try:
+        handler.fn(envelope.message(), context)
+    except Exception as error:
+        raise HandlerFailed([envelope], error) from error
+    return context
+
+
+def is_outside(subscription: Subscription, envelope: Envelope) -> bool:
+    handler = subscription.handler_for(envelope.type)
+    return handler is not None and handler.outside

@@ -1,0 +1,193 @@
+"""Tables of the event platform: the log (the outbox), partition heads, checkpoints,
+the inbox and the dead letters. Nothing here knows about shops."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from .messages import Envelope
+
+
+class LogEntry(models.Model):
+    """One message in the log: an outbox row written in its producer's transaction.
+
+    ``offset`` is per partition, gap-free and in commit order (see ``events.log``).
+    """
+
+    partition = models.PositiveSmallIntegerField()
+    offset = models.BigIntegerField()
+    topic = models.CharField(max_length=100)
+    type = models.CharField(max_length=200)
+    version = models.PositiveSmallIntegerField()
+    key = models.CharField(max_length=200)
+    message_id = models.UUIDField(unique=True)
+    correlation_id = models.UUIDField(db_index=True)
+    causation_id = models.UUIDField(null=True, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    payload = models.JSONField()
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "events_log"
+        verbose_name = "log entry"
+        verbose_name_plural = "log"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partition", "offset"], name="events_log_partition_offset"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["topic", "partition", "offset"], name="events_log_topic_pos"
+            ),
+            models.Index(fields=["recorded_at"], name="events_log_recorded"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} p{self.partition}@{self.offset}"
+
+    def envelope(self) -> Envelope:
+        return Envelope(
+            message_id=self.message_id,
+            type=self.type,
+            version=self.version,
+            topic=self.topic,
+            key=self.key,
+            partition=self.partition,
+            offset=self.offset,
+            recorded_at=self.recorded_at,
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+            payload=self.payload,
+            headers=self.headers,
+        )
+
+
+class PartitionHead(models.Model):
+    """The last offset handed out in a partition; its row lock orders commits."""
+
+    partition = models.PositiveSmallIntegerField(primary_key=True)
+    last_offset = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "events_partition_head"
+
+    def __str__(self) -> str:
+        return f"p{self.partition} head {self.last_offset}"
+
+
+class Checkpoint(models.Model):
+    """A consumer group's position in one partition, plus the retry state of the message
+    at the front of it (a failing message holds its partition back until it succeeds or
+    is dead-lettered, so per-key order is kept)."""
+
+    subscription = models.CharField(max_length=100)
+    partition = models.PositiveSmallIntegerField()
+    position = models.BigIntegerField(
+        default=0, help_text="Offset of the last message handled or passed over."
+    )
+    failing_offset = models.BigIntegerField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    retry_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "events_checkpoint"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "partition"], name="events_checkpoint_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription} p{self.partition} @{self.position}"
+
+
+class InboxEntry(models.Model):
+    """A message a subscription has handled; written with the handler's effects."""
+
+    subscription = models.CharField(max_length=100)
+    message_id = models.UUIDField()
+    partition = models.PositiveSmallIntegerField()
+    offset = models.BigIntegerField()
+    handled_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "events_inbox"
+        verbose_name_plural = "inbox entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "message_id"], name="events_inbox_unique"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["subscription", "partition", "offset"], name="events_inbox_pos"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription} handled {self.message_id}"
+
+
+class DeadLetter(models.Model):
+    """A message a subscription gave up on after its retries, with a copy of the message
+    (so pruning the log never loses it), the error and the traceback."""
+
+    class Status(models.TextChoices):
+        PARKED = "parked"
+        REDRIVEN = "redriven"
+        DISCARDED = "discarded"
+
+    subscription = models.CharField(max_length=100)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PARKED
+    )
+    message_id = models.UUIDField()
+    type = models.CharField(max_length=200)
+    version = models.PositiveSmallIntegerField()
+    topic = models.CharField(max_length=100)
+    key = models.CharField(max_length=200)
+    partition = models.PositiveSmallIntegerField()
+    offset = models.BigIntegerField()
+    recorded_at = models.DateTimeField()
+    correlation_id = models.UUIDField(db_index=True)
+    causation_id = models.UUIDField(null=True, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    payload = models.JSONField()
+    error = models.TextField()
+    traceback = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField()
+    parked_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "events_dead_letter"
+        indexes = [
+            models.Index(fields=["subscription", "status"], name="events_dl_sub_status")
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "message_id"], name="events_dl_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription}: {self.type} ({self.status})"
+
+    def envelope(self) -> Envelope:
+        return Envelope(
+            message_id=self.message_id,
+            type=self.type,
+            version=self.version,
+            topic=self.topic,
+            key=self.key,
+            partition=self.partition,
+            offset=self.offset,
+            recorded_at=self.recorded_at,
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+            payload=self.payload,
+            headers=self.headers,
+        )

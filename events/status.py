@@ -1,0 +1,74 @@
+"""Status of every consumer group: head, checkpoint, lag in messages and in seconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count
+from django.utils import timezone
+
+from . import log
+from .models import Checkpoint, DeadLetter, LogEntry
+from .subscriptions import Subscription, registry
+
+
+@dataclass(frozen=True)
+class PartitionStatus:
+    subscription: str
+    partition: int
+    head: int
+    checkpoint: int
+    lag: int  # messages of the subscription's topics past the checkpoint
+    lag_seconds: float  # age of the oldest of them (0 when caught up)
+    retrying: bool
+    last_error: str
+
+
+def partition_status(
+    subscription: Subscription, *, now: datetime | None = None
+) -> list[PartitionStatus]:
+    now = now or timezone.now()
+    heads = log.heads()
+    checkpoints = {
+        c.partition: c
+        for c in Checkpoint.objects.filter(subscription=subscription.name)
+    }
+    rows = []
+    for partition, head in heads.items():
+        checkpoint = checkpoints.get(partition)
+        position = checkpoint.position if checkpoint else 0
+        waiting = LogEntry.objects.filter(
+            partition=partition, offset__gt=position, topic__in=subscription.topics
+        )
+        oldest = (
+            waiting.order_by("offset").values_list("recorded_at", flat=True).first()
+        )
+        rows.append(
+            PartitionStatus(
+                subscription=subscription.name,
+                partition=partition,
+                head=head,
+                checkpoint=position,
+                lag=waiting.count(),
+                lag_seconds=(now - oldest).total_seconds() if oldest else 0.0,
+                retrying=bool(checkpoint and checkpoint.failing_offset is not None),
+                last_error=checkpoint.last_error if checkpoint else "",
+            )
+        )
+    return rows
+
+
+def dead_letter_counts() -> dict[str, int]:
+    """Parked dead letters per subscription."""
+    return dict(
+        DeadLetter.objects.filter(status=DeadLetter.Status.PARKED)
+        .values_list("subscription")
+        .annotate(n=Count("id"))
+        .values_list("subscription", "n")
+    )
+
+
+def all_status() -> list[PartitionStatus]:
+    now = timezone.now()
+    return [row for s in registry.all() for row in partition_status(s, now=now)]

@@ -1,0 +1,48 @@
+"""Celery entry points: thin, taking ids only; the work lives in ``events.delivery``.
+
+Tasks are idempotent (a drain reads its position from the database), so they ack late
+and are re-queued if their worker dies."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from .checkpoints import pending_targets
+from .delivery import TURN_LIMIT, drain
+from .retention import prune as prune_log
+from .subscriptions import UnknownSubscription, registry
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="events.drain", acks_late=True, reject_on_worker_lost=True)
+def drain_partition(subscription: str, partition: int) -> None:
+    try:
+        declared = registry.get(subscription)
+    except UnknownSubscription:
+        logger.warning(
+            "no subscription %r any more; dropping its drain task", subscription
+        )
+        return
+    result = drain(declared, partition, limit=TURN_LIMIT)
+    if result.more:
+        drain_partition.apply_async((subscription, partition))
+    elif result.retry_at is not None:
+        drain_partition.apply_async((subscription, partition), eta=result.retry_at)
+
+
+@shared_task(name="events.sweep")
+def sweep() -> int:
+    """Find what a lost wake-up or a broker outage left behind, and drain it."""
+    targets = pending_targets()
+    for subscription, partition in targets:
+        drain_partition.apply_async((subscription, partition))
+    return len(targets)
+
+
+@shared_task(name="events.prune")
+def prune() -> int:
+    report = prune_log()
+    return sum(report.deleted.values())

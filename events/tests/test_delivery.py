@@ -1,0 +1,328 @@
+"""Subscriptions and delivery: exactly-once effects, batches, order, retries, dead
+letters, redrive, outside handlers, replay. Drains are called directly here, so every
+step is deterministic; the dispatchers have their own tests.
+
+Runs on SQLite and, in the PostgreSQL pass, on PostgreSQL."""
+
+import threading
+from datetime import timedelta
+
+from django.db import connection, connections, transaction
+
+import pytest
+
+from events import deadletters, log, replay
+from events.delivery import drain
+from events.locks import drain_lock
+from events.models import Checkpoint, DeadLetter, LogEntry
+from events.outbox import publish
+from events.retries import Backoff
+from tests.effects.models import Effect
+
+from .messages import DoThing, OtherHappened, ThingHappened
+
+pytestmark = pytest.mark.django_db(transaction=True)
+NO_WAIT = Backoff(base=timedelta(0), cap=timedelta(0))
+
+
+def emit(*messages):
+    with transaction.atomic():
+        return publish(*messages)
+
+
+def drain_all(subscription):
+    results = [drain(subscription, p) for p in range(8)]
+    return sum(r.handled for r in results), results
+
+
+def record(label):
+    def handler(event, ctx):
+        Effect.objects.create(
+            label=label,
+            key=event.thing_id,
+            value=event.n,
+            message_id=ctx.envelope.message_id,
+        )
+
+    return handler
+
+
+def effects(label="h"):
+    return list(
+        Effect.objects.filter(label=label).order_by("id").values_list("key", "value")
+    )
+
+
+def test_each_message_is_handled_once_and_the_checkpoint_reaches_the_head(subscribe):
+    # given
+    sub = subscribe("s", topics=("t.things",))
+    sub.on(ThingHappened)(record("h"))
+    items = emit(*(ThingHappened(thing_id=f"k{i}", n=i) for i in range(30)))
+    emit(OtherHappened(thing_id="k1"))  # another topic: passed over
+    # when
+    handled, _ = drain_all(sub)
+    # then
+    assert handled == 30
+    assert sorted(v for _, v in effects()) == list(range(30))
+    for partition, head in log.heads().items():
+        assert (
+            Checkpoint.objects.get(subscription="s", partition=partition).position
+            == head
+        )
+    assert {i.message_id for i in items} == set(
+        Effect.objects.values_list("message_id", flat=True)
+    )
+
+
+def test_per_key_order_is_kept(subscribe):
+    sub = subscribe("s", topics=("t.things",), batch_size=7)
+    sub.on(ThingHappened)(record("h"))
+    emit(*(ThingHappened(thing_id=k, n=i) for i in range(20) for k in ("a", "b", "c")))
+    drain_all(sub)
+    for key in ("a", "b", "c"):
+        assert [v for k, v in effects() if k == key] == list(range(20))
+
+
+def test_the_same_message_delivered_three_times_has_one_effect(subscribe):
+    # given a handled batch
+    sub = subscribe("s", topics=("t.things",))
+    sub.on(ThingHappened)(record("h"))
+    emit(*(ThingHappened(thing_id=f"k{i}", n=i) for i in range(10)))
+    drain_all(sub)
+    # when it is delivered twice more (the checkpoint lost, the inbox kept)
+    for _ in range(2):
+        Checkpoint.objects.update(position=0)
+        drain_all(sub)
+    # then each message has exactly one effect
+    assert Effect.objects.count() == 10
+    assert len(set(Effect.objects.values_list("message_id", flat=True))) == 10
+
+
+def test_batch_handler_gets_runs_of_messages_in_one_transaction(subscribe):
+    sub = subscribe("s", topics=("t.things",), batch_size=50)
+    sizes = []
+
+    @sub.on(ThingHappened, batch=True)
+    def handle(deliveries):
+        sizes.append(len(deliveries))
+        Effect.objects.bulk_create(
+            Effect(label="h", key=d.message.thing_id, value=d.message.n)
+            for d in deliveries
+        )
+
+    emit(*(ThingHappened(thing_id="same", n=i) for i in range(120)))
+    drain_all(sub)
+    assert sizes == [50, 50, 20]
+    assert [v for _, v in effects()] == list(range(120))
+
+
+def test_published_messages_keep_correlation_and_name_their_cause(subscribe):
+    sub = subscribe("s", topics=("t.things",))
+
+    @sub.handles(DoThing)
+    def do_thing(command, ctx):
+        ctx.publish(ThingHappened(thing_id=command.thing_id, n=1))
+
+    (cmd,) = emit(DoThing(thing_id="a"))
+    drain_all(sub)
+    event = LogEntry.objects.get(type="t.ThingHappened")
+    assert event.correlation_id == cmd.correlation_id
+    assert event.causation_id == cmd.message_id
+
+
+def test_failing_message_is_retried_in_place_and_holds_its_partition(subscribe):
+    # given a handler that fails on n == 2, the first two times
+    sub = subscribe(
+        "s",
+        topics=("t.things",),
+        batch_size=10,
+        backoff=Backoff(base=timedelta(hours=1)),
+    )
+    failures = []
+
+    @sub.on(ThingHappened)
+    def handle(event, ctx):
+        if event.n == 2 and len(failures) < 2:
+            failures.append(ctx.envelope.offset)
+            raise ValueError("flaky")
+        Effect.objects.create(label="h", key=event.thing_id, value=event.n)
+
+    emit(*(ThingHappened(thing_id="a", n=i) for i in range(5)))
+    partition = log.partition_for("a")
+    # when
+    result = drain(sub, partition)
+    # then the messages before the failure are committed, the rest wait for the retry
+    assert effects() == [("a", 0), ("a", 1)]
+    assert result.retry_at is not None and result.failures == 1
+    checkpoint = Checkpoint.objects.get(subscription="s", partition=partition)
+    assert checkpoint.attempts == 1 and "ValueError: flaky" in checkpoint.last_error
+    # and nothing happens before the retry is due
+    assert drain(sub, partition).handled == 0
+    # when the retry is due (twice: it fails once more, then succeeds)
+    for _ in range(2):
+        Checkpoint.objects.update(retry_at=None)
+        drain(sub, partition)
+    # then everything is handled once, in order
+    assert effects() == [("a", i) for i in range(5)]
+    assert not DeadLetter.objects.exists()
+
+
+def test_backoff_grows_exponentially_with_jitter_up_to_the_cap():
+    backoff = Backoff(base=timedelta(seconds=1), cap=timedelta(seconds=30))
+    delays = [backoff.delay(n).total_seconds() for n in range(1, 8)]
+    for n, delay in enumerate(delays, start=1):
+        ceiling = min(30, 2 ** (n - 1))
+        assert ceiling / 2 <= delay <= ceiling
+
+
+def test_poison_message_is_parked_after_n_attempts_while_others_flow(subscribe):
+    # given a handler that always fails on one message
+    sub = subscribe("s", topics=("t.things",), max_attempts=3, backoff=NO_WAIT)
+    broken = {"on": True}
+
+    @sub.on(ThingHappened)
+    def handle(event, ctx):
+        if event.thing_id == "poison" and broken["on"]:
+            raise KeyError("no such thing")
+        Effect.objects.create(label="h", key=event.thing_id, value=event.n)
+
+    emit(ThingHappened(thing_id="poison", n=0))
+    emit(*(ThingHappened(thing_id=f"k{i}", n=i) for i in range(20)))
+    # when
+    _, results = drain_all(sub)
+    # then it is parked with its error after 3 attempts, and everything else is handled
+    letter = DeadLetter.objects.get()
+    assert (letter.attempts, letter.status, letter.key) == (3, "parked", "poison")
+    assert "KeyError" in letter.error and "no such thing" in letter.traceback
+    assert sum(r.dead_lettered for r in results) == 1
+    assert len(effects()) == 20
+    # when the bug is fixed and the dead letter redriven, twice
+    broken["on"] = False
+    first = deadletters.redrive([letter.id])
+    second = deadletters.redrive([letter.id])
+    # then it is handled exactly once
+    assert (first.handled, second.skipped) == ([letter.id], [letter.id])
+    assert effects().count(("poison", 0)) == 1
+    assert DeadLetter.objects.get().status == "redriven"
+
+
+def test_redrive_that_fails_again_keeps_the_letter_parked(subscribe):
+    sub = subscribe("s", topics=("t.things",), max_attempts=1)
+
+    @sub.on(ThingHappened)
+    def handle(event, ctx):
+        Effect.objects.create(label="h", key="x")
+        raise RuntimeError("still broken")
+
+    emit(ThingHappened(thing_id="a"))
+    drain_all(sub)
+    letter = DeadLetter.objects.get()
+    report = deadletters.redrive([letter.id])
+    letter.refresh_from_db()
+    assert "still broken" in report.failed[letter.id]
+    assert (letter.status, letter.attempts) == ("parked", 2)
+    assert not Effect.objects.exists()  # the failed attempts' effects rolled back
+
+
+def test_undecodable_payload_is_a_poison_message(subscribe):
+    sub = subscribe("s", topics=("t.things",), max_attempts=2, backoff=NO_WAIT)
+    sub.on(ThingHappened)(record("h"))
+    emit(ThingHappened(thing_id="a", n=1))
+    LogEntry.objects.update(payload={"thing_id": "a", "n": "not a number"})
+    drain_all(sub)
+    assert "ValidationError" in DeadLetter.objects.get().error
+
+
+def test_outside_handler_runs_without_a_transaction_and_keeps_its_key(subscribe):
+    # given an outside call that fails once, then succeeds
+    sub = subscribe("s", topics=("t.things",), backoff=NO_WAIT)
+    calls = []
+
+    @sub.handles(DoThing, outside=True)
+    def call_provider(command, ctx):
+        calls.append((ctx.idempotency_key, connection.in_atomic_block))
+        if len(calls) == 1:
+            raise TimeoutError("provider timed out")
+        ctx.publish(ThingHappened(thing_id=command.thing_id, n=99))
+
+    (cmd,) = emit(DoThing(thing_id="a"))
+    # when
+    drain_all(sub)
+    drain_all(sub)
+    # then both calls used one key, outside any transaction, and the reply was recorded
+    assert len(calls) == 2 and calls[0] == calls[1]
+    assert calls[0] == (f"s:{cmd.message_id}", False)
+    reply = LogEntry.objects.get(type="t.ThingHappened")
+    assert reply.causation_id == cmd.message_id
+    # and a redelivery does not call out again
+    Checkpoint.objects.update(position=0)
+    drain_all(sub)
+    assert len(calls) == 2
+
+
+def test_replay_handles_messages_again(subscribe):
+    sub = subscribe("s", topics=("t.things",))
+    sub.on(ThingHappened)(record("h"))
+    emit(*(ThingHappened(thing_id=f"k{i}", n=i) for i in range(12)))
+    drain_all(sub)
+    # when
+    moves = replay.seek(sub, to_offset=1)
+    drain_all(sub)
+    # then every message was handled twice
+    assert all(m.after == 0 for m in moves)
+    assert Effect.objects.count() == 24
+
+
+def test_replay_since_a_time_starts_at_the_first_message_recorded_then(subscribe):
+    sub = subscribe("s", topics=("t.things",))
+    sub.on(ThingHappened)(record("h"))
+    emit(ThingHappened(thing_id="a", n=1))
+    emit(ThingHappened(thing_id="a", n=2))
+    second = LogEntry.objects.get(payload__n=2)
+    drain_all(sub)
+    replay.seek(sub, since=second.recorded_at, partitions=[second.partition])
+    assert (
+        Checkpoint.objects.get(partition=second.partition).position == second.offset - 1
+    )
+
+
+def test_replay_rejects_offsets_past_the_head_and_bad_partitions(subscribe):
+    sub = subscribe("s", topics=("t.things",))
+    with pytest.raises(replay.ReplayError, match="past the head"):
+        replay.seek(sub, to_offset=5)
+    with pytest.raises(replay.ReplayError, match="does not exist"):
+        replay.seek(sub, to_offset=1, partitions=[99])
+
+
+def test_a_second_drain_of_the_same_partition_does_not_run(subscribe):
+    sub = subscribe("s", topics=("t.things",))
+    sub.on(ThingHappened)(record("h"))
+    emit(ThingHappened(thing_id="a"))
+    partition = log.partition_for("a")
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():  # another thread: another connection, as another worker would be
+        with drain_lock("s", partition) as held:
+            assert held
+            holding.set()
+            release.wait(10)
+        connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(10)
+    result = drain(sub, partition)
+    release.set()
+    holder.join()
+    assert result.busy and not Effect.objects.exists()
+    assert drain(sub, partition).handled == 1
+
+
+def test_new_subscription_starting_at_latest_skips_history(subscribe):
+    emit(ThingHappened(thing_id="a", n=1))
+    sub = subscribe("late", topics=("t.things",), start="latest")
+    sub.on(ThingHappened)(record("h"))
+    drain_all(sub)
+    emit(ThingHappened(thing_id="a", n=2))
+    drain_all(sub)
+    assert effects() == [("a", 2)]

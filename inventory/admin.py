@@ -1,0 +1,28 @@
+"""Staff UI of the catalogue: saving goes through ``put_product`` so StockChanged is
+published with the change."""
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from .catalog import put_product
+from .models import Product
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ("sku", "name", "price", "currency", "on_hand")
+    search_fields = ("sku", "name")
+
+    def save_model(
+        self, request: HttpRequest, obj: Product, form: object, change: bool
+    ) -> None:
+        put_product(
+            sku=obj.sku,
+            name=obj.name,
+            price=obj.price,
+            stock=obj.on_hand,
+            currency=obj.currency,
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

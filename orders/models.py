@@ -1,0 +1,1 @@
+"""Orders' own tables (none yet: the Order is event-sourced in ``events`` streams)."""

@@ -1,0 +1,129 @@
+"""Settings shared by every way of running the shop, read from the environment."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+env = environ.Env()
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "shop",
+    "events",
+    "customers",
+    "orders",
+    "inventory",
+    "payments",
+    "shipping",
+    "notifications",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "shop.urls"
+WSGI_APPLICATION = "shop.wsgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+
+def sqlite_database(path: Path) -> dict:
+    """SQLite tuned for one server process with dispatcher threads.
+
+    WAL lets readers run beside the single writer; IMMEDIATE transactions take the write
+    lock at BEGIN so two writers queue on busy_timeout instead of failing with
+    "database is locked" when a reader upgrades (https://www.sqlite.org/lang_transaction.html).
+    """
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(path),
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+    }
+
+
+# --- the event platform -------------------------------------------------------------
+# Number of log partitions. A key always maps to the same partition, so changing this on
+# a shop with data breaks per-key ordering for messages already in the log.
+EVENTS_PARTITIONS = env.int("EVENTS_PARTITIONS", default=8)
+# "inprocess" (threads in the serving process) or "celery" (workers woken on commit).
+EVENTS_DISPATCHER = env.str("EVENTS_DISPATCHER", default="inprocess")
+EVENTS_INPROCESS_THREADS = env.int("EVENTS_INPROCESS_THREADS", default=4)
+# How often a sweep looks for work a lost wake-up left behind (and for due retries).
+EVENTS_SWEEP_SECONDS = env.float("EVENTS_SWEEP_SECONDS", default=5.0)
+# Retention of integration messages; event-sourced stream rows are never pruned.
+EVENTS_RETENTION_DEFAULT = timedelta(days=env.int("EVENTS_RETENTION_DAYS", default=7))
+EVENTS_RETENTION = {}  # topic -> timedelta, or None to keep a topic forever
+EVENTS_PRUNE_BATCH = env.int("EVENTS_PRUNE_BATCH", default=1000)
+
+# --- Celery (used when EVENTS_DISPATCHER == "celery") -------------------------------
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis re-delivers an unacked task after the visibility timeout; it must exceed the
+# longest countdown we schedule (the retry backoff cap) or delayed tasks run twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_connect_timeout": 1,
+    "socket_timeout": 2,
+}
+CELERY_BEAT_SCHEDULE = {
+    "events-sweep": {
+        "task": "events.sweep",
+        "schedule": EVENTS_SWEEP_SECONDS,
+        "options": {"expires": EVENTS_SWEEP_SECONDS},
+    },
+    "events-prune": {"task": "events.prune", "schedule": 3600.0},
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}

@@ -1,0 +1,1 @@
+"""A test-only app with one table that handlers under test write their effects to."""
