@@ -68,7 +68,8 @@ def dispatcher(transactional_db: None) -> Iterator[object]:
     from events.dispatch.inprocess import InProcessDispatcher
 
     running = InProcessDispatcher(
-        threads=4, sweep_seconds=settings.EVENTS_SWEEP_SECONDS
+        threads=settings.EVENTS_INPROCESS_THREADS,
+        sweep_seconds=settings.EVENTS_SWEEP_SECONDS,
     )
     set_dispatcher(running)
     running.start()

@@ -94,6 +94,7 @@ class Subscription:
         backoff: Backoff | None = None,
         batch_size: int = 500,
         start: Start = "earliest",
+        queue: str | None = None,
         register: bool = True,
     ) -> None:
         if not topics:
@@ -108,6 +109,9 @@ class Subscription:
         self.backoff = backoff or Backoff()
         self.batch_size = batch_size
         self.start = start
+        # Celery queue of its drain tasks: give slow, I/O-bound subscriptions their own
+        # queue and worker (e.g. a thread pool) so they never occupy the others' slots.
+        self.queue = queue
         self.handlers: dict[str, Handler] = {}
         if register:
             registry.register(self)

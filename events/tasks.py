@@ -17,6 +17,14 @@ from .subscriptions import UnknownSubscription, registry
 logger = logging.getLogger(__name__)
 
 
+def send_drain(subscription: str, partition: int, **options: object) -> None:
+    """Queue a drain task on the subscription's own queue, if it declares one."""
+    queue = registry.get(subscription).queue
+    if queue:
+        options["queue"] = queue
+    drain_partition.apply_async((subscription, partition), **options)
+
+
 @shared_task(name="events.drain", acks_late=True, reject_on_worker_lost=True)
 def drain_partition(subscription: str, partition: int) -> None:
     try:
@@ -28,9 +36,9 @@ def drain_partition(subscription: str, partition: int) -> None:
         return
     result = drain(declared, partition, limit=TURN_LIMIT)
     if result.more:
-        drain_partition.apply_async((subscription, partition))
+        send_drain(subscription, partition)
     elif result.retry_at is not None:
-        drain_partition.apply_async((subscription, partition), eta=result.retry_at)
+        send_drain(subscription, partition, eta=result.retry_at)
 
 
 @shared_task(name="events.sweep")
@@ -38,7 +46,7 @@ def sweep() -> int:
     """Find what a lost wake-up or a broker outage left behind, and drain it."""
     targets = pending_targets()
     for subscription, partition in targets:
-        drain_partition.apply_async((subscription, partition))
+        send_drain(subscription, partition)
     return len(targets)
 
 

@@ -1,1 +1,22 @@
-"""Orders' own tables (none yet: the Order is event-sourced in ``events`` streams)."""
+"""Orders' own tables: read models fed by events (the Order itself is event-sourced)."""
+
+from django.db import models
+
+
+class AvailabilityView(models.Model):
+    """What orders believe is in stock, fed by inventory's StockChanged (eventually
+    consistent: the authoritative reservation happens later, in inventory)."""
+
+    sku = models.CharField(max_length=64, primary_key=True)
+    name = models.CharField(max_length=200)
+    price = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    available = models.IntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "orders_availability_view"
+        ordering = ["sku"]
+
+    def __str__(self) -> str:
+        return f"{self.sku}: {self.available}"

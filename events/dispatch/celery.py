@@ -17,11 +17,11 @@ logger = logging.getLogger(__name__)
 
 class CeleryDispatcher:
     def wake(self, targets: Iterable[Target]) -> None:
-        from ..tasks import drain_partition
+        from ..tasks import send_drain
 
         for subscription, partition in sorted(targets):
             try:
-                drain_partition.apply_async((subscription, partition), retry=False)
+                send_drain(subscription, partition, retry=False)
             except Exception:
                 logger.warning(
                     "broker unavailable; the sweep will deliver %s p%s",

@@ -1,11 +1,13 @@
 """The in-process dispatcher: worker threads inside the serving process.
 
-Each (subscription, partition) is drained by at most one thread at a time; a wake-up
-for a pair that is being drained makes that drain look again instead of queueing a
-second one. A sweep thread catches up after a restart and after a lost wake-up, and
-timers bring back partitions whose retry is due. Until ``start()`` is called (the
-WSGI entry calls it) wake-ups are ignored: a management command never delivers, the
-server's sweep picks its messages up.
+Each subscription gets its own small pool of threads (a lane), so a subscription stuck
+in slow handlers occupies only its own threads and never delays another one. Each
+(subscription, partition) is drained by at most one thread at a time; a wake-up for a
+pair that is being drained makes that drain look again instead of queueing a second
+one. A sweep thread catches up after a restart and after a lost wake-up, and timers
+bring back partitions whose retry is due. Until ``start()`` is called (the WSGI entry
+calls it) wake-ups are ignored: a management command never delivers, the server's
+sweep picks its messages up.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from django.db import close_old_connections, connections
@@ -28,28 +30,28 @@ logger = logging.getLogger(__name__)
 
 class InProcessDispatcher:
     def __init__(self, *, threads: int, sweep_seconds: float) -> None:
-        self._thread_count = threads
+        self._threads_per_lane = threads
         self._sweep_seconds = sweep_seconds
-        self._queue: queue.Queue[Target | None] = queue.Queue()
+        self._lanes: dict[str, queue.Queue[Target | None]] = {}
         self._lock = threading.Lock()
         self._queued: set[Target] = set()
         self._running: set[Target] = set()
         self._again: set[Target] = set()
         self._timers: dict[Target, threading.Timer] = {}
         self._threads: list[threading.Thread] = []
+        self._started = False
         self._stop = threading.Event()
 
     @property
     def started(self) -> bool:
-        return bool(self._threads)
+        return self._started
 
     def start(self) -> None:
         with self._lock:
-            if self._threads:
+            if self._started:
                 return
+            self._started = True
             self._stop.clear()
-            for number in range(self._thread_count):
-                self._spawn(self._work, f"events-drain-{number}")
             self._spawn(self._sweep, "events-sweep")
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -60,13 +62,16 @@ class InProcessDispatcher:
                 timer.cancel()
             self._timers.clear()
             threads, self._threads = self._threads, []
-        for _ in range(self._thread_count):
-            self._queue.put(None)
+            for lane in self._lanes.values():
+                for _ in range(self._threads_per_lane):
+                    lane.put(None)
+            self._lanes.clear()
+            self._started = False
         for thread in threads:
             thread.join(timeout)
 
     def wake(self, targets: Iterable[Target]) -> None:
-        if not self.started or self._stop.is_set():
+        if not self._started or self._stop.is_set():
             return
         for target in targets:
             with self._lock:
@@ -76,16 +81,26 @@ class InProcessDispatcher:
                 if target in self._queued:
                     continue
                 self._queued.add(target)
-            self._queue.put(target)
+                lane = self._lane(target[0])
+            lane.put(target)
 
-    def _spawn(self, run: object, name: str) -> None:
+    def _lane(self, subscription: str) -> queue.Queue[Target | None]:
+        """The subscription's queue; its threads start on first use (hold the lock)."""
+        lane = self._lanes.get(subscription)
+        if lane is None:
+            lane = self._lanes[subscription] = queue.Queue()
+            for number in range(self._threads_per_lane):
+                self._spawn(lambda: self._work(lane), f"events-{subscription}-{number}")
+        return lane
+
+    def _spawn(self, run: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=run, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
 
-    def _work(self) -> None:
+    def _work(self, lane: queue.Queue[Target | None]) -> None:
         try:
-            while (target := self._queue.get()) is not None:
+            while (target := lane.get()) is not None:
                 self._run(target)
         finally:
             connections.close_all()

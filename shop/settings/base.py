@@ -86,7 +86,8 @@ def sqlite_database(path: Path) -> dict:
 EVENTS_PARTITIONS = env.int("EVENTS_PARTITIONS", default=8)
 # "inprocess" (threads in the serving process) or "celery" (workers woken on commit).
 EVENTS_DISPATCHER = env.str("EVENTS_DISPATCHER", default="inprocess")
-EVENTS_INPROCESS_THREADS = env.int("EVENTS_INPROCESS_THREADS", default=4)
+# Threads per subscription (each subscription has its own, so slowness stays local).
+EVENTS_INPROCESS_THREADS = env.int("EVENTS_INPROCESS_THREADS", default=2)
 # How often a sweep looks for work a lost wake-up left behind (and for due retries).
 EVENTS_SWEEP_SECONDS = env.float("EVENTS_SWEEP_SECONDS", default=5.0)
 # Retention of integration messages; event-sourced stream rows are never pruned.

@@ -1,4 +1,9 @@
-"""pytest: SQLite unless DATABASE_URL names PostgreSQL (the CI run sets it)."""
+"""pytest: SQLite unless DATABASE_URL names PostgreSQL (the CI run sets it).
+
+Each pytest process gets its own test database (the pid in its name), so two runs on
+one machine never drop each other's database."""
+
+import os
 
 from .base import *  # noqa: F403
 from .base import BASE_DIR, env, sqlite_database
@@ -11,9 +16,12 @@ DATABASES = {"default": env.db("DATABASE_URL", default="sqlite:///unused")}
 (BASE_DIR / "var").mkdir(exist_ok=True)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not :memory:, so dispatcher threads share the test database.
-    DATABASES["default"] = sqlite_database(BASE_DIR / "var" / "test.sqlite3")
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
-DATABASES["default"].setdefault("TEST", {})
+    _path = BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3"
+    DATABASES["default"] = sqlite_database(_path)
+    DATABASES["default"]["TEST"] = {"NAME": str(_path)}
+else:
+    _name = DATABASES["default"]["NAME"]
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{_name}_{os.getpid()}"}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests drive dispatch explicitly (drain calls or a dispatcher fixture).

@@ -1,0 +1,150 @@
+"""The in-process dispatcher: woken on commit, swept after a lost wake-up, isolating a
+slow subscription, and never turning a committed transaction into an error."""
+
+import threading
+from datetime import timedelta
+
+from django.db import transaction
+
+import pytest
+
+from events import log
+from events.dispatch import set_dispatcher
+from events.models import LogEntry
+from events.outbox import publish
+from events.retries import Backoff
+from events.waiting import WaitTimeout, wait_for_messages
+from tests.effects.models import Effect
+
+from .messages import OtherHappened, ThingHappened
+
+
+def emit(*messages):
+    with transaction.atomic():
+        return publish(*messages)
+
+
+def record(label):
+    def handler(event, ctx):
+        Effect.objects.create(
+            label=label, key=event.thing_id, message_id=ctx.envelope.message_id
+        )
+
+    return handler
+
+
+def test_committed_messages_are_delivered_by_the_dispatcher(dispatcher, subscribe):
+    # given
+    sub = subscribe("s", topics=("t.things",))
+    sub.on(ThingHappened)(record("s"))
+    # when
+    items = emit(*(ThingHappened(thing_id=f"k{i}") for i in range(25)))
+    # then
+    wait_for_messages("s", items, timeout=10)
+    assert Effect.objects.filter(label="s").count() == 25
+
+
+def test_rolled_back_messages_are_never_delivered(dispatcher, subscribe):
+    sub = subscribe("s", topics=("t.things",))
+    sub.on(ThingHappened)(record("s"))
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        publish(ThingHappened(thing_id="ghost"))
+        raise ZeroDivisionError
+    (later,) = emit(ThingHappened(thing_id="ghost"))
+    wait_for_messages("s", [later])
+    assert list(Effect.objects.values_list("key", flat=True)) == ["ghost"]
+    assert LogEntry.objects.count() == 1
+
+
+def test_a_lost_wake_up_is_delivered_by_the_sweep(dispatcher, subscribe, monkeypatch):
+    # given wake-ups that get lost
+    sub = subscribe("s", topics=("t.things",))
+    sub.on(ThingHappened)(record("s"))
+    lost = []
+    real_wake = dispatcher.wake
+
+    def lossy_wake(targets):
+        targets = list(targets)
+        if not lost:
+            lost.extend(targets)
+            return
+        real_wake(targets)
+
+    monkeypatch.setattr(dispatcher, "wake", lossy_wake)
+    # when
+    (item,) = emit(ThingHappened(thing_id="a"))
+    # then the sweep (every 0.5 s in tests) delivers it anyway
+    wait_for_messages("s", [item], timeout=10)
+    assert lost and Effect.objects.count() == 1
+
+
+def test_a_failing_wake_up_never_fails_the_committed_transaction(transactional_db):
+    class BrokenTransport:
+        def wake(self, targets):
+            raise ConnectionError("broker is down")
+
+    from events.subscriptions import Subscription, registry
+
+    Subscription("s", topics=("t.things",))
+    set_dispatcher(BrokenTransport())
+    try:
+        emit(ThingHappened(thing_id="a"))  # must not raise
+    finally:
+        set_dispatcher(None)
+        registry.unregister("s")
+    assert LogEntry.objects.count() == 1
+
+
+def test_a_slow_outside_call_does_not_delay_another_subscription(dispatcher, subscribe):
+    # given one subscription stuck in a call to an outside service (which holds no
+    # transaction: on SQLite a local handler holds the single write lock while it runs)
+    slow = subscribe("slow", topics=("t.things",))
+    fast = subscribe("fast", topics=("t.things",))
+    entered, release = threading.Event(), threading.Event()
+
+    @slow.on(ThingHappened, outside=True)
+    def stuck(event, ctx):
+        entered.set()
+        release.wait(20)
+
+    fast.on(ThingHappened)(record("fast"))
+    try:
+        # when
+        items = emit(*(ThingHappened(thing_id=f"k{i}") for i in range(10)))
+        # then the other one is delivered while it is stuck
+        assert entered.wait(10)
+        wait_for_messages("fast", items, timeout=10)
+        assert Effect.objects.filter(label="fast").count() == 10
+        with pytest.raises(WaitTimeout):
+            wait_for_messages("slow", items, timeout=0.2)
+    finally:
+        release.set()
+    wait_for_messages("slow", items, timeout=10)
+
+
+def test_a_failed_message_is_retried_by_timer_until_it_succeeds(dispatcher, subscribe):
+    sub = subscribe(
+        "s", topics=("t.things",), backoff=Backoff(base=timedelta(milliseconds=50))
+    )
+    attempts = []
+
+    @sub.on(ThingHappened)
+    def flaky(event, ctx):
+        attempts.append(ctx.envelope.offset)
+        if len(attempts) < 3:
+            raise ConnectionError("database of a partner is down")
+        Effect.objects.create(label="s", key=event.thing_id)
+
+    (item,) = emit(ThingHappened(thing_id="a"))
+    wait_for_messages("s", [item], timeout=10)
+    assert len(attempts) == 3 and Effect.objects.count() == 1
+
+
+def test_wake_up_reaches_only_subscriptions_reading_the_topic(dispatcher, subscribe):
+    sub = subscribe("s", topics=("t.other",))
+    sub.on(OtherHappened)(record("s"))
+    emit(ThingHappened(thing_id="a"))
+    (other,) = emit(OtherHappened(thing_id="a"))
+    wait_for_messages("s", [other])
+    assert Effect.objects.count() == 1
+    assert other.partition == log.partition_for("a")
