@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from . import checkpoints, deadletters, inbox, log, waiting
@@ -168,7 +169,10 @@ def _deliver_local(
     """One transaction: inbox, effects, published messages, checkpoint. False when a
     message failed (its retry or dead letter is recorded)."""
     try:
-        with transaction.atomic(durable=True):
+        with (
+            _overlap_is_a_moved_checkpoint(subscription.name, partition, start),
+            transaction.atomic(durable=True),
+        ):
             handled = [e for e in envelopes if subscription.handler_for(e.type)]
             fresh = inbox.claim(subscription.name, handled)
             unit = UnitOfWork()
@@ -207,6 +211,23 @@ def _deliver_local(
         return False
     result.handled += len(fresh)
     return True
+
+
+@contextmanager
+def _overlap_is_a_moved_checkpoint(
+    subscription: str, partition: int, start: int
+) -> Iterator[None]:
+    """If another drain overlapped this one (the lock bypassed, e.g. by a pooler in
+    transaction mode), the loser's inbox insert hits the unique constraint before its
+    checkpoint compare-and-set: treat that as the moved checkpoint it is. A handler's
+    own IntegrityError never gets here: it is wrapped in HandlerFailed."""
+    try:
+        yield
+    except IntegrityError as error:
+        raise CheckpointMoved(
+            f"{subscription} p{partition} moved from {start}: another drain handled "
+            "these messages"
+        ) from error
 
 
 def _deliver_outside(

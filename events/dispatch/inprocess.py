@@ -113,24 +113,27 @@ class InProcessDispatcher:
         more = False
         try:
             subscription = registry.get(target[0])
-            while not self._stop.is_set():
+            while True:
                 close_old_connections()
                 result = drain(subscription, target[1], limit=TURN_LIMIT)
                 retry_at, more = result.retry_at, result.more
+                # Decide to stop and stop being "running" in one locked step, so a
+                # wake-up can never fall between the two and be dropped.
                 with self._lock:
-                    if target not in self._again:
-                        break
-                    self._again.discard(target)
-        except UnknownSubscription:
-            logger.warning(
-                "no subscription %r any more; ignoring its wake-up", target[0]
-            )
-        except Exception:
-            logger.exception("drain of %s failed; the sweep will try again", target)
-        finally:
+                    if target in self._again and not self._stop.is_set():
+                        self._again.discard(target)
+                        continue
+                    self._running.discard(target)
+                    break
+        except Exception as error:
             with self._lock:
                 self._running.discard(target)
                 self._again.discard(target)
+            if isinstance(error, UnknownSubscription):
+                logger.warning("no subscription %r any more; dropped", target[0])
+            else:
+                logger.exception("drain of %s failed; the sweep will retry", target)
+            return
         if more:
             self.wake([target])
         elif retry_at is not None:
