@@ -107,7 +107,13 @@ def publish(
     """Add messages to the log in the current transaction.
 
     Raises NotInTransaction when no transaction is open. The returned items carry
-    partition and offset once written (at once, or at the end of a unit of work)."""
+    partition and offset once written (at once, or at the end of a unit of work).
+
+    Outside a unit of work each call takes its partitions' counters at once, in
+    ascending order within the call; two transactions that each make several calls to
+    different partitions in opposite orders can deadlock (PostgreSQL aborts one).
+    Publish everything in one call, or inside a unit of work, which writes at the end
+    in partition order."""
     if not transaction.get_connection().in_atomic_block:
         raise NotInTransaction(
             "publish() must run inside transaction.atomic(): a message is only ever "
