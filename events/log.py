@@ -51,6 +51,8 @@ class PendingMessage:
     causation_id: UUID | None
     headers: dict[str, str]
     message_id: UUID = field(default_factory=uuid4)
+    stream: str | None = None
+    stream_version: int | None = None
     offset: int | None = None
     recorded_at: datetime | None = None
 
@@ -74,6 +76,8 @@ class PendingMessage:
             causation_id=self.causation_id,
             payload=self.message.model_dump(mode="json"),
             headers=self.headers,
+            stream=self.stream,
+            stream_version=self.stream_version,
         )
 
 
@@ -126,6 +130,8 @@ def _row(item: PendingMessage) -> LogEntry:
         headers=item.headers,
         payload=message.model_dump(mode="json"),
         recorded_at=item.recorded_at,
+        stream=item.stream,
+        stream_version=item.stream_version,
     )
 
 
@@ -163,11 +169,11 @@ def read(
     if topics is not None:
         rows = rows.filter(topic__in=list(topics))
     # values_list, not model instances: this is the delivery hot path.
-    fields = rows.order_by("offset").values_list(*_ENVELOPE_FIELDS)[:limit]
+    fields = rows.order_by("offset").values_list(*ENVELOPE_FIELDS)[:limit]
     return [Envelope(*values) for values in fields]
 
 
-_ENVELOPE_FIELDS = (
+ENVELOPE_FIELDS = (
     "message_id",
     "type",
     "version",
@@ -180,4 +186,6 @@ _ENVELOPE_FIELDS = (
     "causation_id",
     "payload",
     "headers",
+    "stream",
+    "stream_version",
 )

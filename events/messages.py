@@ -122,6 +122,8 @@ class Envelope:
     causation_id: UUID | None
     payload: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    stream: str | None = None
+    stream_version: int | None = None
 
     def message(self) -> Message:
         """The typed message, upcast from the stored version."""

@@ -26,6 +26,11 @@ class LogEntry(models.Model):
     headers = models.JSONField(default=dict, blank=True)
     payload = models.JSONField()
     recorded_at = models.DateTimeField()
+    # Set for events of an event-sourced aggregate: its stream and version (1, 2, ...).
+    # Such rows are the aggregate's history and are never pruned. NULL, not "", for
+    # other rows, so the unique (stream, stream_version) constraint ignores them.
+    stream = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    stream_version = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         db_table = "events_log"
@@ -34,7 +39,11 @@ class LogEntry(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["partition", "offset"], name="events_log_partition_offset"
-            )
+            ),
+            # Optimistic concurrency: two appends at one version cannot both commit.
+            models.UniqueConstraint(
+                fields=["stream", "stream_version"], name="events_log_stream_version"
+            ),
         ]
         indexes = [
             models.Index(
@@ -60,6 +69,8 @@ class LogEntry(models.Model):
             causation_id=self.causation_id,
             payload=self.payload,
             headers=self.headers,
+            stream=self.stream,
+            stream_version=self.stream_version,
         )
 
 
@@ -191,3 +202,29 @@ class DeadLetter(models.Model):
             payload=self.payload,
             headers=self.headers,
         )
+
+
+class Snapshot(models.Model):
+    """An aggregate's state at a version, so loading it reads only the events after.
+
+    ``schema`` is the aggregate class's snapshot version when it was taken: a snapshot
+    of another shape is ignored (the stream is folded from the start), never mis-read.
+    """
+
+    stream = models.CharField(max_length=200)
+    version = models.PositiveIntegerField()
+    aggregate = models.CharField(max_length=100)
+    schema = models.PositiveSmallIntegerField()
+    state = models.JSONField()
+    taken_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "events_snapshot"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stream", "version", "schema"], name="events_snapshot_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stream}@{self.version} (schema {self.schema})"

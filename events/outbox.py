@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from uuid import UUID, uuid4
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from . import log
 from .log import PendingMessage
@@ -74,7 +74,7 @@ class UnitOfWork:
         """Write the buffered messages (call inside the transaction, at its end)."""
         written, self.pending = self.pending, []
         if written:
-            _write_and_wake(written)
+            write_and_wake(written)
         return written
 
 
@@ -129,12 +129,23 @@ def publish(
     if unit is not None:
         unit.add(items)
     else:
-        _write_and_wake(items)
+        write_and_wake(items)
     return items
 
 
-def _write_and_wake(items: list[PendingMessage]) -> None:
+def write_and_wake(items: list[PendingMessage]) -> None:
+    """Write to the log now and wake the readers after commit. A stream version taken
+    by a concurrent writer (unique constraint) becomes a ConcurrencyConflict."""
     from .dispatch import wake_after_commit
+    from .store import ConcurrencyConflict
 
-    log.write(items)
+    try:
+        log.write(items)
+    except IntegrityError as error:
+        appended = next((i for i in items if i.stream_version is not None), None)
+        if appended is None:
+            raise
+        raise ConcurrencyConflict(
+            appended.stream, appended.stream_version - 1
+        ) from error
     wake_after_commit({(item.topic, item.partition) for item in items})

@@ -1,9 +1,10 @@
 """Retention: pruning old integration messages in short, bounded transactions.
 
-A row is deleted only when it is older than its topic's retention *and* every
-subscription that reads its topic has moved past it, so a consumer that is behind
-never loses a message. Each batch is one short transaction deleting at most
-``EVENTS_PRUNE_BATCH`` rows by primary key, so no long lock is held.
+Event-sourced stream rows are never deleted. Another row is deleted only when it is
+older than its topic's retention *and* every subscription that reads its topic has
+moved past it, so a consumer that is behind never loses a message. Each batch is one
+short transaction deleting at most ``EVENTS_PRUNE_BATCH`` rows by primary key, so no
+long lock is held.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def _prune_partition(topic: str, partition: int, cutoff: datetime, batch: int) -
                 partition=partition,
                 offset__lte=upto,
                 recorded_at__lt=cutoff,
+                stream__isnull=True,  # aggregate histories are kept forever
             )
             .order_by("offset")
             .values_list("id", flat=True)[:batch]

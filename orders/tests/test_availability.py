@@ -1,8 +1,8 @@
 """The availability view follows inventory's stock changes, through the dispatcher."""
 
-import pytest
-
 from django.core.management import call_command
+
+import pytest
 
 from events.models import LogEntry
 from events.waiting import wait_for_messages
@@ -12,11 +12,19 @@ from orders.models import AvailabilityView
 @pytest.mark.django_db(transaction=True)
 def test_catalog_changes_reach_the_availability_view(dispatcher):
     # when stock is set twice for one SKU and once for another
-    call_command("catalog", "add", "A", "--name", "a", "--price", "1.00", "--stock", "5")
-    call_command("catalog", "add", "A", "--name", "a", "--price", "1.50", "--stock", "2")
-    call_command("catalog", "add", "B", "--name", "b", "--price", "9.00", "--stock", "1")
+    call_command(
+        "catalog", "add", "A", "--name", "a", "--price", "1.00", "--stock", "5"
+    )
+    call_command(
+        "catalog", "add", "A", "--name", "a", "--price", "1.50", "--stock", "2"
+    )
+    call_command(
+        "catalog", "add", "B", "--name", "b", "--price", "9.00", "--stock", "1"
+    )
     # then the view shows the latest state of each
-    wait_for_messages("orders.availability", [e.envelope() for e in LogEntry.objects.all()])
+    wait_for_messages(
+        "orders.availability", [e.envelope() for e in LogEntry.objects.all()]
+    )
     assert list(AvailabilityView.objects.values_list("sku", "available")) == [
         ("A", 2),
         ("B", 1),

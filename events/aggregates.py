@@ -1,0 +1,143 @@
+"""Event-sourced aggregates: state is the fold of the aggregate's events.
+
+A subclass declares its ``State`` (a pydantic model: its JSON is the snapshot) and a
+pure ``evolve(state, event) -> state``; its command methods check the rules against
+``self.state`` and ``record`` new events, which are applied at once and appended when
+the aggregate is saved. Loading reads the newest snapshot of the current
+``snapshot_version`` (if any) and folds only the events after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import ClassVar, Generic, TypeVar
+from uuid import UUID
+
+from django.conf import settings
+from django.utils import timezone
+
+from pydantic import BaseModel
+
+from . import store
+from .log import PendingMessage
+from .messages import Event
+from .models import Snapshot
+
+S = TypeVar("S", bound=BaseModel)
+A = TypeVar("A", bound="Aggregate")
+
+
+class Aggregate(Generic[S]):
+    """Base of event-sourced aggregates."""
+
+    stream_prefix: ClassVar[str]
+    State: ClassVar[type[BaseModel]]
+    # Take a snapshot every N events (0: never); EVENTS_SNAPSHOT_EVERY overrides it
+    # per stream prefix. Bump snapshot_version whenever State changes shape.
+    snapshot_every: ClassVar[int] = 0
+    snapshot_version: ClassVar[int] = 1
+
+    def __init__(self, aggregate_id: UUID) -> None:
+        self.id = aggregate_id
+        self.version = 0  # the last persisted version
+        self.state: S = self.initial_state()
+        self.pending: list[Event] = []
+
+    @classmethod
+    def initial_state(cls) -> S:
+        return cls.State()  # type: ignore[return-value]
+
+    @staticmethod
+    def evolve(state: S, event: Event) -> S:
+        """The state after ``event``: pure, no I/O, never refuses a stored event."""
+        raise NotImplementedError
+
+    @classmethod
+    def stream_for(cls, aggregate_id: UUID) -> str:
+        return f"{cls.stream_prefix}-{aggregate_id}"
+
+    @property
+    def stream(self) -> str:
+        return self.stream_for(self.id)
+
+    @classmethod
+    def snapshot_interval(cls) -> int:
+        overrides = getattr(settings, "EVENTS_SNAPSHOT_EVERY", {})
+        return overrides.get(cls.stream_prefix, cls.snapshot_every)
+
+    def record(self, event: Event) -> None:
+        """Apply a new event now; it is appended by ``save``."""
+        self.state = self.evolve(self.state, event)
+        self.pending.append(event)
+
+    def fold(self, events: Iterable[Event]) -> None:
+        """Apply already-stored events."""
+        for event in events:
+            self.state = self.evolve(self.state, event)
+            self.version += 1
+
+
+def load(
+    cls: type[A],
+    aggregate_id: UUID,
+    *,
+    upto_version: int | None = None,
+    as_of: datetime | None = None,
+    use_snapshots: bool = True,
+) -> A:
+    """The aggregate as it stands now, at a version, or at a point in time."""
+    aggregate = cls(aggregate_id)
+    stream = aggregate.stream
+    if as_of is not None:
+        upto_version = store.version_at(stream, as_of)
+    snapshot = _latest_snapshot(cls, stream, upto_version) if use_snapshots else None
+    if snapshot is not None:
+        aggregate.state = cls.State.model_validate(snapshot.state)
+        aggregate.version = snapshot.version
+    envelopes = store.read(
+        stream, after_version=aggregate.version, upto_version=upto_version
+    )
+    aggregate.fold(e.message() for e in envelopes)
+    return aggregate
+
+
+def _latest_snapshot(
+    cls: type[Aggregate], stream: str, upto_version: int | None
+) -> Snapshot | None:
+    snapshots = Snapshot.objects.filter(stream=stream, schema=cls.snapshot_version)
+    if upto_version is not None:
+        snapshots = snapshots.filter(version__lte=upto_version)
+    return snapshots.order_by("-version").first()
+
+
+def save(
+    aggregate: Aggregate,
+    *,
+    correlation_id: UUID | None = None,
+    causation_id: UUID | None = None,
+) -> list[PendingMessage]:
+    """Append the aggregate's new events at the version it was loaded at (in the
+    caller's transaction), and take a snapshot when one falls due."""
+    if not aggregate.pending:
+        return []
+    items = store.append(
+        aggregate.stream,
+        aggregate.pending,
+        expected_version=aggregate.version,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+    )
+    before, aggregate.version = aggregate.version, aggregate.version + len(items)
+    aggregate.pending = []
+    interval = aggregate.snapshot_interval()
+    if interval and before // interval != aggregate.version // interval:
+        Snapshot.objects.create(
+            stream=aggregate.stream,
+            version=aggregate.version,
+            aggregate=type(aggregate).__name__,
+            schema=aggregate.snapshot_version,
+            state=aggregate.state.model_dump(mode="json"),
+            taken_at=timezone.now(),
+        )
+    return items

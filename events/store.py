@@ -1,0 +1,118 @@
+"""The event store: aggregate streams on the same log that subscriptions read.
+
+An aggregate's events are log rows with ``stream`` and ``stream_version`` set, written
+in the caller's transaction like any published message, so subscriptions see them in
+the same commit. Appends state the version they expect; a unique constraint on
+(stream, stream_version) makes two concurrent appends at one version impossible, and
+the loser gets ConcurrencyConflict (https://www.postgresql.org/docs/15/index-unique-checks.html:
+the second inserter waits for the first to commit, then fails).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+from django.db.models import Max
+
+from . import log, outbox
+from .log import PendingMessage
+from .messages import Envelope, Event
+from .models import LogEntry
+from .outbox import NotInTransaction, UnitOfWork
+
+
+class ConcurrencyConflict(RuntimeError):
+    """The stream is not at the version the writer expected: reload and decide again."""
+
+    def __init__(self, stream: str, expected: int, actual: int | None = None) -> None:
+        found = (
+            "another writer got there first" if actual is None else f"it is at {actual}"
+        )
+        super().__init__(f"stream {stream!r} expected at version {expected}, {found}")
+        self.stream, self.expected, self.actual = stream, expected, actual
+
+
+def current_version(stream: str) -> int:
+    """The last committed version of a stream (0 when it does not exist)."""
+    found = LogEntry.objects.filter(stream=stream).aggregate(v=Max("stream_version"))
+    return found["v"] or 0
+
+
+def append(
+    stream: str,
+    events: Sequence[Event],
+    *,
+    expected_version: int,
+    correlation_id: UUID | None = None,
+    causation_id: UUID | None = None,
+) -> list[PendingMessage]:
+    """Append events as versions ``expected_version + 1 ...`` of ``stream``, in the
+    caller's transaction (they are published like any message).
+
+    Raises ConcurrencyConflict if the stream is elsewhere (now, or when written at the
+    end of a unit of work), NotInTransaction outside a transaction."""
+    if not transaction.get_connection().in_atomic_block:
+        raise NotInTransaction("append() must run inside transaction.atomic()")
+    if not events:
+        return []
+    keys = {event.message_key() for event in events}
+    if len(keys) != 1:
+        raise ValueError(f"one stream's events share one key (partition), got {keys}")
+    actual = current_version(stream)
+    if actual != expected_version:
+        raise ConcurrencyConflict(stream, expected_version, actual)
+    items = outbox.pending(
+        *events, correlation_id=correlation_id, causation_id=causation_id
+    )
+    for version, item in enumerate(items, start=expected_version + 1):
+        item.stream, item.stream_version = stream, version
+    unit = UnitOfWork.current()
+    if unit is not None:
+        unit.add(items)
+    else:
+        outbox.write_and_wake(items)
+    return items
+
+
+def read(
+    stream: str,
+    *,
+    after_version: int = 0,
+    upto_version: int | None = None,
+    as_of: datetime | None = None,
+) -> list[Envelope]:
+    """A stream's events in version order: all of them, those after a version (to
+    fold onto a snapshot), up to a version, or as recorded up to a point in time."""
+    rows = LogEntry.objects.filter(stream=stream, stream_version__gt=after_version)
+    if upto_version is not None:
+        rows = rows.filter(stream_version__lte=upto_version)
+    if as_of is not None:
+        rows = rows.filter(recorded_at__lte=as_of)
+    values = rows.order_by("stream_version").values_list(*log.ENVELOPE_FIELDS)
+    return [Envelope(*row) for row in values]
+
+
+def version_at(stream: str, as_of: datetime) -> int:
+    """The version a stream had at a point in time (0 before it existed)."""
+    found = LogEntry.objects.filter(stream=stream, recorded_at__lte=as_of).aggregate(
+        v=Max("stream_version")
+    )
+    return found["v"] or 0
+
+
+def history(stream: str) -> list[dict[str, Any]]:
+    """A stream as people read it: type, version, time and data of each event."""
+    return [
+        {
+            "type": e.type,
+            "version": e.stream_version,
+            "schema_version": e.version,
+            "recorded_at": e.recorded_at,
+            "data": e.message().model_dump(mode="json"),
+        }
+        for e in read(stream)
+    ]
