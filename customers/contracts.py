@@ -12,3 +12,13 @@ class CustomerRegistered(Event):
     customer_id: UUID
     email: str
     name: str
+
+
+@message("customers.CustomerUpdated", topic="customers", key="customer_id")
+class CustomerUpdated(Event):
+    """A customer's details or standing changed (e.g. staff deactivated them)."""
+
+    customer_id: UUID
+    email: str
+    name: str
+    is_active: bool

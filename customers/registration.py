@@ -4,7 +4,7 @@ from django.db import transaction
 
 from events.outbox import publish
 
-from .contracts import CustomerRegistered
+from .contracts import CustomerRegistered, CustomerUpdated
 from .models import Customer
 
 
@@ -21,3 +21,18 @@ def ensure_customer(*, email: str, name: str, password: str) -> tuple[Customer, 
         customer.save()
         publish(CustomerRegistered(customer_id=customer.id, email=email, name=name))
     return customer, True
+
+
+def update_customer(customer: Customer) -> None:
+    """Save staff's changes to a customer and announce them, in one transaction."""
+    with transaction.atomic():
+        customer.full_clean()
+        customer.save()
+        publish(
+            CustomerUpdated(
+                customer_id=customer.id,
+                email=customer.email,
+                name=customer.name,
+                is_active=customer.is_active,
+            )
+        )

@@ -20,3 +20,18 @@ class AvailabilityView(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sku}: {self.available}"
+
+
+class CustomerView(models.Model):
+    """Who may order, fed by customers' events (orders never reads their table)."""
+
+    customer_id = models.UUIDField(primary_key=True)
+    email = models.CharField(max_length=254)
+    name = models.CharField(max_length=200)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        db_table = "orders_customer_view"
+
+    def __str__(self) -> str:
+        return self.email

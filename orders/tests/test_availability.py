@@ -29,3 +29,22 @@ def test_catalog_changes_reach_the_availability_view(dispatcher):
         ("A", 2),
         ("B", 1),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_customer_changes_reach_the_customer_view(dispatcher):
+    from customers.models import Customer
+    from customers.registration import ensure_customer, update_customer
+    from orders.models import CustomerView
+
+    # given a registered customer whom staff then deactivate
+    customer, _ = ensure_customer(email="A@Example.com", name="Ann", password="pw")
+    customer = Customer.objects.get(id=customer.id)
+    customer.is_active = False
+    update_customer(customer)
+    # then the orders' view knows them, inactive
+    wait_for_messages(
+        "orders.customers", [e.envelope() for e in LogEntry.objects.all()]
+    )
+    view = CustomerView.objects.get()
+    assert (view.email, view.is_active) == ("a@example.com", False)
