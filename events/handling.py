@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from .log import PendingMessage
 from .messages import Envelope
-from .subscriptions import Context, Delivery, Subscription
+from .subscriptions import Context, Delivery, Handler, Subscription
 
 
 class HandlerFailed(Exception):
@@ -33,8 +33,10 @@ def run_local(
             index += 1
             continue
         end = index + 1
-        if handler.batch and not singles:
-            while end < len(envelopes) and envelopes[end].type == envelopes[index].type:
+        if handler.batch and not singles:  # a run of messages for the same function
+            while end < len(envelopes) and _same_fn(
+                subscription, envelopes[end], handler
+            ):
                 end += 1
         group = envelopes[index:end]
         contexts = [Context(subscription.name, e) for e in group]
@@ -72,3 +74,8 @@ def run_outside(subscription: Subscription, envelope: Envelope) -> Context:
 def is_outside(subscription: Subscription, envelope: Envelope) -> bool:
     handler = subscription.handler_for(envelope.type)
     return handler is not None and handler.outside
+
+
+def _same_fn(subscription: Subscription, envelope: Envelope, handler: Handler) -> bool:
+    other = subscription.handler_for(envelope.type)
+    return other is not None and other.batch and other.fn is handler.fn

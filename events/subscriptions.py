@@ -12,8 +12,8 @@ plain functions registered with decorators::
 A handler whose effects live in this database runs inside the delivery transaction (its
 effects, the inbox row and the checkpoint commit together). One declared
 ``outside=True`` runs with no transaction open and must pass ``ctx.idempotency_key``
-to the outside service; a ``batch=True`` handler receives a run of consecutive
-messages at once.
+to the outside service; a ``batch=True`` handler receives each run of consecutive
+messages it handles (one function may handle several types) at once.
 """
 
 from __future__ import annotations

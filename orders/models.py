@@ -12,7 +12,7 @@ class AvailabilityView(models.Model):
     price = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3)
     available = models.IntegerField()
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(help_text="When the last change was recorded.")
 
     class Meta:
         db_table = "orders_availability_view"

@@ -1,56 +1,67 @@
-"""Read models of orders, each fed by its own subscription (a rebuild from offset 0
-gives the same rows)."""
+"""Read models of orders, each a projection with its own subscription (a rebuild from
+offset 0 gives the same rows: times come from the envelopes, never the clock)."""
 
 from collections.abc import Sequence
 
 from customers.contracts import CustomerRegistered, CustomerUpdated
-from events.subscriptions import Delivery, Subscription
+from events.projections import Projection, projection
+from events.subscriptions import Delivery
 from inventory.contracts import StockChanged
 
 from .models import AvailabilityView, CustomerView
 
-availability = Subscription("orders.availability", topics=("inventory",))
+
+@projection
+class AvailabilityProjection(Projection):
+    """What orders believe is in stock: the latest StockChanged per SKU."""
+
+    name = "orders.availability"
+    topics = ("inventory",)
+    handles = (StockChanged,)
+    tables = (AvailabilityView,)
+
+    def apply(self, deliveries: Sequence[Delivery]) -> None:
+        latest = {d.message.sku: d for d in deliveries}
+        self.table(AvailabilityView).objects.bulk_create(
+            [
+                self.table(AvailabilityView)(
+                    sku=d.message.sku,
+                    name=d.message.name,
+                    price=d.message.price,
+                    currency=d.message.currency,
+                    available=d.message.available,
+                    updated_at=d.ctx.envelope.recorded_at,
+                )
+                for d in latest.values()
+            ],
+            update_conflicts=True,
+            unique_fields=["sku"],
+            update_fields=["name", "price", "currency", "available", "updated_at"],
+        )
 
 
-@availability.on(StockChanged, batch=True)
-def on_stock_changed(deliveries: Sequence[Delivery]) -> None:
-    """Upsert the latest state per SKU; applying the same change twice is harmless."""
-    latest = {d.message.sku: d.message for d in deliveries}
-    AvailabilityView.objects.bulk_create(
-        [
-            AvailabilityView(
-                sku=change.sku,
-                name=change.name,
-                price=change.price,
-                currency=change.currency,
-                available=change.available,
-            )
-            for change in latest.values()
-        ],
-        update_conflicts=True,
-        unique_fields=["sku"],
-        update_fields=["name", "price", "currency", "available", "updated_at"],
-    )
+@projection
+class CustomerDirectoryProjection(Projection):
+    """Who may order: every customer event carries the whole row, so the last wins."""
 
+    name = "orders.customers"
+    topics = ("customers",)
+    handles = (CustomerRegistered, CustomerUpdated)
+    tables = (CustomerView,)
 
-customers = Subscription("orders.customers", topics=("customers",))
-
-
-@customers.on(CustomerRegistered)
-def on_customer_registered(event: CustomerRegistered, ctx: object) -> None:
-    CustomerView.objects.update_or_create(
-        customer_id=event.customer_id,
-        defaults={"email": event.email, "name": event.name},
-    )
-
-
-@customers.on(CustomerUpdated)
-def on_customer_updated(event: CustomerUpdated, ctx: object) -> None:
-    CustomerView.objects.update_or_create(
-        customer_id=event.customer_id,
-        defaults={
-            "email": event.email,
-            "name": event.name,
-            "is_active": event.is_active,
-        },
-    )
+    def apply(self, deliveries: Sequence[Delivery]) -> None:
+        latest = {d.message.customer_id: d.message for d in deliveries}
+        self.table(CustomerView).objects.bulk_create(
+            [
+                self.table(CustomerView)(
+                    customer_id=event.customer_id,
+                    email=event.email,
+                    name=event.name,
+                    is_active=getattr(event, "is_active", True),
+                )
+                for event in latest.values()
+            ],
+            update_conflicts=True,
+            unique_fields=["customer_id"],
+            update_fields=["email", "name", "is_active"],
+        )

@@ -15,3 +15,18 @@ class Effect(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} {self.key}={self.value}"
+
+
+class TallyView(models.Model):
+    """A read model of the platform's test aggregate (events.tests.tally)."""
+
+    tally_id = models.UUIDField(primary_key=True)
+    total = models.IntegerField()
+    count = models.IntegerField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "effects_tally_view"
+
+    def __str__(self) -> str:
+        return f"{self.tally_id}: {self.total}"

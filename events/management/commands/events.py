@@ -1,9 +1,10 @@
-"""``manage.py events status|replay|deadletters|prune``: operating the event platform.
+"""``manage.py events status|replay|deadletters|prune|rebuild``: operating the platform.
 
 Every failure is a clear message on stderr and a non-zero exit (CommandError)."""
 
 from __future__ import annotations
 
+import sys
 from argparse import ArgumentTypeError
 from datetime import datetime
 
@@ -11,7 +12,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from events import deadletters, replay, retention, status
+from tqdm import tqdm
+
+from events import deadletters, projections, rebuild, replay, retention, status
 from events.models import DeadLetter
 from events.subscriptions import UnknownSubscription, registry
 
@@ -36,7 +39,7 @@ def _positive(text: str) -> int:
 
 
 class Command(BaseCommand):
-    help = "Operate the event platform: status, replay, dead letters, prune."
+    help = "Operate the event platform: status, replay, dead letters, prune, rebuild."
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
@@ -82,6 +85,11 @@ class Command(BaseCommand):
             "prune", help="Delete messages past their topic's retention."
         )
 
+        build = actions.add_parser(
+            "rebuild", help="Rebuild a projection side by side, then switch to it."
+        )
+        build.add_argument("projection", help="e.g. orders.availability")
+
     @staticmethod
     def _filters(parser: CommandParser) -> None:
         parser.add_argument("--subscription")
@@ -104,6 +112,8 @@ class Command(BaseCommand):
             self._replay(options)
         elif action == "deadletters":
             getattr(self, f"_deadletters_{options['verb']}")(options)
+        elif action == "rebuild":
+            self._rebuild(options)
         else:
             report = retention.prune()
             for topic, count in sorted(report.deleted.items()):
@@ -118,6 +128,28 @@ class Command(BaseCommand):
             return registry.get(name)
         except UnknownSubscription as error:
             raise CommandError(str(error)) from None
+
+    def _rebuild(self, options: dict) -> None:
+        try:
+            declared = projections.get(options["projection"])
+        except projections.UnknownProjection as error:
+            raise CommandError(str(error)) from None
+        total = rebuild.events_to_fold(declared)
+        with tqdm(total=total, unit="ev", file=sys.stderr, desc=declared.name) as bar:
+            try:
+                report = rebuild.rebuild(declared, progress=bar.update)
+            except Exception as error:
+                raise CommandError(
+                    f"rebuild of {declared.name} failed, the live model is untouched: "
+                    f"{type(error).__name__}: {error}"
+                ) from error
+        rows = ", ".join(f"{table} {count}" for table, count in report.rows.items())
+        verdict = "differed from the rebuild" if report.changed else "matched it"
+        self.stdout.write(
+            f"rebuilt {report.projection}: {report.events} events in "
+            f"{report.seconds:.2f}s ({report.events_per_second:,.0f} events/s); rows: "
+            f"{rows}; checksum {report.checksum}; the live model {verdict}"
+        )
 
     def _status(self, options: dict) -> None:
         subscriptions = (
