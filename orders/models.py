@@ -35,3 +35,53 @@ class CustomerView(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+
+class OrderSummaryView(models.Model):
+    """One row per order: the storefront's and staff's view of it."""
+
+    order_id = models.UUIDField(primary_key=True)
+    customer_id = models.UUIDField()
+    status = models.CharField(max_length=10)
+    item_count = models.PositiveIntegerField()
+    total = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    payment_status = models.CharField(max_length=10)
+    reserved = models.BooleanField()
+    shipment_status = models.CharField(max_length=10)
+    tracking_number = models.CharField(max_length=100, blank=True)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    version = models.PositiveIntegerField(help_text="The order stream's last version.")
+
+    class Meta:
+        db_table = "orders_summary_view"
+        indexes = [
+            models.Index(
+                fields=["customer_id", "-created_at", "order_id"],
+                name="orders_summary_by_customer",
+            ),
+            models.Index(fields=["status", "created_at"], name="orders_summary_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.status}"
+
+
+class OrderLineView(models.Model):
+    """One row per (order, SKU); ``line_id`` is ``<order_id>:<sku>`` so a rebuild gives
+    the same keys as the live model."""
+
+    line_id = models.CharField(max_length=120, primary_key=True)
+    order_id = models.UUIDField(db_index=True)
+    sku = models.CharField(max_length=64)
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+
+    class Meta:
+        db_table = "orders_line_view"
+
+    def __str__(self) -> str:
+        return self.line_id

@@ -1,5 +1,5 @@
-"""Read models of orders, each a projection with its own subscription (a rebuild from
-offset 0 gives the same rows: times come from the envelopes, never the clock)."""
+"""Read models that orders keep of other apps' data (stock, customers), each a
+projection with its own subscription; times come from envelopes, never the clock."""
 
 from collections.abc import Sequence
 
@@ -8,7 +8,7 @@ from events.projections import Projection, projection
 from events.subscriptions import Delivery
 from inventory.contracts import StockChanged
 
-from .models import AvailabilityView, CustomerView
+from ..models import AvailabilityView, CustomerView
 
 
 @projection

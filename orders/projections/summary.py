@@ -1,0 +1,178 @@
+"""The order summary and order lines: what the storefront and staff read.
+
+A batch loads the rows its orders touch, folds the events onto them in memory, and
+writes them back with one upsert per table (and one delete for emptied lines): that
+is what lets a rebuild run far faster than one statement per event."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from uuid import UUID
+
+from events.projections import Projection, projection
+from events.subscriptions import Delivery
+from inventory.contracts import InventoryReleased, InventoryReserved
+
+from ..contracts import (
+    ItemAdded,
+    ItemRemoved,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderPaid,
+    OrderPlaced,
+    OrderRejected,
+    OrderShipped,
+)
+from ..models import OrderLineView, OrderSummaryView
+
+SUMMARY_FIELDS = [
+    f.name for f in OrderSummaryView._meta.concrete_fields if not f.primary_key
+]
+LINE_FIELDS = [f.name for f in OrderLineView._meta.concrete_fields if not f.primary_key]
+STATUS_OF = {
+    OrderConfirmed: "confirmed",
+    OrderShipped: "shipped",
+    OrderRejected: "rejected",
+    OrderCancelled: "cancelled",
+}
+
+
+def line_id(order_id: UUID, sku: str) -> str:
+    return f"{order_id}:{sku}"
+
+
+@projection
+class OrderSummaryProjection(Projection):
+    name = "orders.summary"
+    topics = ("orders", "inventory")
+    handles = (
+        OrderPlaced,
+        ItemAdded,
+        ItemRemoved,
+        OrderPaid,
+        OrderConfirmed,
+        OrderShipped,
+        OrderRejected,
+        OrderCancelled,
+        InventoryReserved,
+        InventoryReleased,
+    )
+    tables = (OrderSummaryView, OrderLineView)
+
+    def apply(self, deliveries: Sequence[Delivery]) -> None:
+        summaries_table = self.table(OrderSummaryView)
+        lines_table = self.table(OrderLineView)
+        order_ids = {d.message.order_id for d in deliveries}
+        summaries = {
+            s.order_id: s
+            for s in summaries_table.objects.filter(order_id__in=order_ids)
+        }
+        lines = {
+            line.line_id: line
+            for line in lines_table.objects.filter(order_id__in=order_ids)
+        }
+        emptied: set[str] = set()
+        for delivery in deliveries:
+            event, envelope = delivery.message, delivery.ctx.envelope
+            if isinstance(event, OrderPlaced):
+                summaries[event.order_id] = summaries_table(
+                    order_id=event.order_id,
+                    customer_id=event.customer_id,
+                    status="placed",
+                    item_count=0,
+                    total=Decimal("0.00"),
+                    currency=event.lines[0].currency if event.lines else "EUR",
+                    payment_status="pending",
+                    reserved=False,
+                    shipment_status="none",
+                    tracking_number="",
+                    reason="",
+                    created_at=envelope.recorded_at,
+                    updated_at=envelope.recorded_at,
+                    version=0,
+                )
+                for line in event.lines:
+                    key = line_id(event.order_id, line.sku)
+                    lines[key] = lines_table(
+                        line_id=key,
+                        order_id=event.order_id,
+                        sku=line.sku,
+                        quantity=line.quantity,
+                        unit_price=line.unit_price,
+                        currency=line.currency,
+                    )
+                    emptied.discard(key)
+            summary = summaries.get(event.order_id)
+            if summary is None:  # an inventory event for an order placed elsewhere
+                continue
+            if isinstance(event, ItemAdded):
+                key = line_id(event.order_id, event.sku)
+                line = lines.get(key)
+                if line is None or key in emptied:
+                    lines[key] = lines_table(
+                        line_id=key,
+                        order_id=event.order_id,
+                        sku=event.sku,
+                        quantity=event.quantity,
+                        unit_price=event.unit_price,
+                        currency=event.currency,
+                    )
+                    emptied.discard(key)
+                else:
+                    line.quantity += event.quantity
+            elif isinstance(event, ItemRemoved):
+                key = line_id(event.order_id, event.sku)
+                line = lines.get(key)
+                if line is not None and key not in emptied:
+                    line.quantity -= min(event.quantity, line.quantity)
+                    if line.quantity == 0:
+                        emptied.add(key)
+            elif isinstance(event, OrderPaid):
+                summary.payment_status = "paid"
+            elif isinstance(event, InventoryReserved):
+                summary.reserved = True
+            elif isinstance(event, InventoryReleased):
+                summary.reserved = False
+            elif type(event) in STATUS_OF:
+                summary.status = STATUS_OF[type(event)]
+                if isinstance(event, OrderShipped):
+                    summary.shipment_status = "shipped"
+                    summary.tracking_number = event.tracking_number
+                if isinstance(event, OrderRejected | OrderCancelled):
+                    summary.reason = event.reason
+            summary.updated_at = envelope.recorded_at
+            if envelope.stream_version is not None:
+                summary.version = envelope.stream_version
+        _totals(summaries, lines, emptied)
+        summaries_table.objects.bulk_create(
+            list(summaries.values()),
+            update_conflicts=True,
+            unique_fields=["order_id"],
+            update_fields=SUMMARY_FIELDS,
+        )
+        kept = [line for key, line in lines.items() if key not in emptied]
+        lines_table.objects.bulk_create(
+            kept,
+            update_conflicts=True,
+            unique_fields=["line_id"],
+            update_fields=LINE_FIELDS,
+        )
+        if emptied:
+            lines_table.objects.filter(line_id__in=emptied).delete()
+
+
+def _totals(
+    summaries: dict[UUID, OrderSummaryView],
+    lines: dict[str, OrderLineView],
+    emptied: set[str],
+) -> None:
+    """Item count and total of each touched order, from its remaining lines."""
+    for summary in summaries.values():
+        summary.item_count, summary.total = 0, Decimal("0.00")
+    for key, line in lines.items():
+        summary = summaries.get(line.order_id)
+        if summary is None or key in emptied:
+            continue
+        summary.item_count += line.quantity
+        summary.total += line.quantity * line.unit_price
