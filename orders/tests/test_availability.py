@@ -1,12 +1,15 @@
 """The availability view follows inventory's stock changes, through the dispatcher."""
 
 from django.core.management import call_command
+from django.db import transaction
 
 import pytest
 
+from customers.contracts import CustomerUpdated
 from events.models import LogEntry
+from events.outbox import publish
 from events.waiting import wait_for_messages
-from orders.models import AvailabilityView
+from orders.models import AvailabilityView, CustomerView
 
 
 @pytest.mark.django_db(transaction=True)
@@ -33,15 +36,20 @@ def test_catalog_changes_reach_the_availability_view(dispatcher):
 
 @pytest.mark.django_db(transaction=True)
 def test_customer_changes_reach_the_customer_view(dispatcher):
-    from customers.models import Customer
-    from customers.registration import ensure_customer, update_customer
-    from orders.models import CustomerView
-
     # given a registered customer whom staff then deactivate
-    customer, _ = ensure_customer(email="A@Example.com", name="Ann", password="pw")
-    customer = Customer.objects.get(id=customer.id)
-    customer.is_active = False
-    update_customer(customer)
+    call_command(
+        "customers", "add", "A@Example.com", "--name", "Ann", "--password", "pw"
+    )
+    registered = LogEntry.objects.get(type="customers.CustomerRegistered")
+    with transaction.atomic():
+        publish(
+            CustomerUpdated(
+                customer_id=registered.key,
+                email="a@example.com",
+                name="Ann",
+                is_active=False,
+            )
+        )
     # then the orders' view knows them, inactive
     wait_for_messages(
         "orders.customers", [e.envelope() for e in LogEntry.objects.all()]

@@ -105,8 +105,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis re-delivers an unacked task after the visibility timeout; it must exceed the
 # longest countdown we schedule (the retry backoff cap) or delayed tasks run twice.
+# max_retries=0: a publish to a broker that is down fails at once instead of retrying
+# the connect for seconds inside a request's on-commit hook; the sweep delivers later.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,
+    "max_retries": 0,
     "socket_connect_timeout": 1,
     "socket_timeout": 2,
 }
