@@ -19,6 +19,11 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Server-side TCP keepalives: if a worker's machine vanishes, PostgreSQL drops its
+# session (and the drain's advisory lock) after about a minute, not the kernel's 2 h.
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+    "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
+)
 REDIS_URL = env.str("REDIS_URL")
 CELERY_BROKER_URL = REDIS_URL
 EVENTS_DISPATCHER = env.str("EVENTS_DISPATCHER", default="celery")
