@@ -132,12 +132,20 @@ def save(
     aggregate.pending = []
     interval = aggregate.snapshot_interval()
     if interval and before // interval != aggregate.version // interval:
-        Snapshot.objects.create(
-            stream=aggregate.stream,
-            version=aggregate.version,
-            aggregate=type(aggregate).__name__,
-            schema=aggregate.snapshot_version,
-            state=aggregate.state.model_dump(mode="json"),
-            taken_at=timezone.now(),
+        # ignore_conflicts: a concurrent writer that reached the same version has the
+        # same snapshot; this one then loses on the events (ConcurrencyConflict, which
+        # is retried) instead of aborting on the snapshot row.
+        Snapshot.objects.bulk_create(
+            [
+                Snapshot(
+                    stream=aggregate.stream,
+                    version=aggregate.version,
+                    aggregate=type(aggregate).__name__,
+                    schema=aggregate.snapshot_version,
+                    state=aggregate.state.model_dump(mode="json"),
+                    taken_at=timezone.now(),
+                )
+            ],
+            ignore_conflicts=True,
         )
     return items

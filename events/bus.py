@@ -3,10 +3,12 @@
 ``execute`` opens the transaction (durable: nesting it fails loudly), runs the
 handler, writes what it published at the end (partition order, short counter locks)
 and, when an aggregate was changed concurrently, retries the whole command after a
-fresh load, a bounded number of times."""
+fresh load, after a short random wait, a bounded number of times."""
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import TypeVar
@@ -23,6 +25,7 @@ from .store import ConcurrencyConflict
 C = TypeVar("C", bound=Command)
 Handler = Callable[[Command], object]
 _handlers: dict[type[Command], Handler] = {}
+RETRY_BASE, RETRY_CAP = 0.005, 0.2  # seconds
 
 
 def command_handler(
@@ -63,6 +66,9 @@ def execute(
         except ConcurrencyConflict:
             if attempt == attempts:
                 raise
+            # Between transactions, never inside one: spread the competing writers out
+            # (full jitter, capped) so a hot aggregate does not livelock its writers.
+            time.sleep(random.uniform(0, min(RETRY_CAP, RETRY_BASE * 2**attempt)))
     raise AssertionError("unreachable")
 
 

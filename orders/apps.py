@@ -6,4 +6,5 @@ class OrdersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import projections  # noqa: F401  (registers the subscriptions)
+        # registers the command handlers and the subscriptions, once per process
+        from . import handlers, projections  # noqa: F401

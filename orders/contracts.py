@@ -1,3 +1,197 @@
 """The public contract of orders: the messages it publishes or accepts.
 
-The only module of this app that another app may import."""
+The only module of this app that another app may import. Every message is on the
+``orders`` topic, keyed by ``order_id`` (one order's messages stay in one partition, in
+order). Amounts are ``Decimal`` (JSON: strings such as ``"12.50"``); currencies are ISO
+4217 codes. Prices are never taken from a client: commands name SKUs and quantities,
+and the order's events carry the prices orders looked up when it accepted them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from events.messages import Command, Event, message
+
+# --- values used inside messages --------------------------------------------------
+
+
+class Address(BaseModel):
+    """A postal address, as the customer gave it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    line1: str
+    line2: str | None = None
+    city: str
+    postal_code: str
+    country: str
+
+
+class OrderItem(BaseModel):
+    """What a customer asks for: a SKU and a quantity (no price)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    quantity: int
+
+
+class OrderLine(BaseModel):
+    """A line of an order: the SKU, how many, and the unit price orders charged."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    currency: str
+
+
+# --- events -----------------------------------------------------------------------
+
+
+@message("orders.OrderPlaced", topic="orders", key="order_id", version=2)
+class OrderPlaced(Event):
+    """A customer placed an order; the fulfilment saga starts here."""
+
+    order_id: UUID
+    customer_id: UUID
+    lines: tuple[OrderLine, ...]
+    shipping_address: Address
+    payment_method: str
+
+    @staticmethod
+    def from_v1(data: dict[str, Any]) -> dict[str, Any]:
+        # v1 lines had no currency: every v1 order was priced in euros.
+        lines = [{"currency": "EUR", **line} for line in data["lines"]]
+        return {**data, "lines": lines}
+
+
+@message("orders.ItemAdded", topic="orders", key="order_id")
+class ItemAdded(Event):
+    """Units of a SKU were added (to its line, at that line's price, if it exists)."""
+
+    order_id: UUID
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    currency: str
+
+
+@message("orders.ItemRemoved", topic="orders", key="order_id")
+class ItemRemoved(Event):
+    """Units of a SKU were taken off the order (the line goes when none are left)."""
+
+    order_id: UUID
+    sku: str
+    quantity: int
+
+
+@message("orders.OrderPaid", topic="orders", key="order_id")
+class OrderPaid(Event):
+    order_id: UUID
+    amount: Decimal
+    currency: str
+    payment_reference: str
+
+
+@message("orders.OrderConfirmed", topic="orders", key="order_id")
+class OrderConfirmed(Event):
+    order_id: UUID
+
+
+@message("orders.OrderShipped", topic="orders", key="order_id")
+class OrderShipped(Event):
+    order_id: UUID
+    tracking_number: str
+
+
+@message("orders.OrderRejected", topic="orders", key="order_id")
+class OrderRejected(Event):
+    """The order could not be fulfilled (e.g. no stock, payment declined)."""
+
+    order_id: UUID
+    reason: str
+
+
+@message("orders.OrderCancelled", topic="orders", key="order_id")
+class OrderCancelled(Event):
+    """The order was called off, by the customer, staff or a compensating saga."""
+
+    order_id: UUID
+    reason: str
+
+
+# --- commands ---------------------------------------------------------------------
+
+
+@message("orders.PlaceOrder", topic="orders", key="order_id")
+class PlaceOrder(Command):
+    """Place a new order; the caller chooses ``order_id`` (placing it twice fails)."""
+
+    order_id: UUID
+    customer_id: UUID
+    items: tuple[OrderItem, ...]
+    shipping_address: Address
+    payment_method: str
+
+
+@message("orders.AddItem", topic="orders", key="order_id")
+class AddItem(Command):
+    order_id: UUID
+    sku: str
+    quantity: int
+
+
+@message("orders.RemoveItem", topic="orders", key="order_id")
+class RemoveItem(Command):
+    order_id: UUID
+    sku: str
+    quantity: int
+
+
+@message("orders.CancelOrder", topic="orders", key="order_id")
+class CancelOrder(Command):
+    """Call the order off (a no-op when it is already cancelled or rejected)."""
+
+    order_id: UUID
+    reason: str = ""
+
+
+@message("orders.MarkOrderPaid", topic="orders", key="order_id")
+class MarkOrderPaid(Command):
+    """Record the payment (a no-op when this payment reference is already recorded)."""
+
+    order_id: UUID
+    amount: Decimal
+    currency: str
+    payment_reference: str
+
+
+@message("orders.ConfirmOrder", topic="orders", key="order_id")
+class ConfirmOrder(Command):
+    """Confirm the order (a no-op when it is already confirmed or shipped)."""
+
+    order_id: UUID
+
+
+@message("orders.ShipOrder", topic="orders", key="order_id")
+class ShipOrder(Command):
+    """Record that the order left (a no-op when shipped with this tracking number)."""
+
+    order_id: UUID
+    tracking_number: str
+
+
+@message("orders.RejectOrder", topic="orders", key="order_id")
+class RejectOrder(Command):
+    """Reject the order (a no-op when it is already rejected or cancelled)."""
+
+    order_id: UUID
+    reason: str = ""
