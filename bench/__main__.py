@@ -1,0 +1,174 @@
+"""``python -m bench``: every scenario, one run, one table (and var/bench/results.json).
+
+Scenarios: ``baselines`` (always run: every figure is printed as a ratio to them),
+``inprocess`` and ``celery`` (delivery throughput to a no-op and a row-writing
+subscription), ``latency`` (commit-to-handler with Celery at a steady rate).
+``--quick`` runs smaller sizes, for a smoke test. Ctrl-C stops the dispatcher threads
+and the worker subprocesses before exiting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+SCENARIOS = ("baselines", "inprocess", "celery", "latency")
+SUBJECTS = ("noop", "rows", "rows_single")
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=SCENARIOS,
+        help="run only this scenario (repeatable); baselines always run",
+    )
+    parser.add_argument("--messages", type=int, help="messages per throughput run")
+    parser.add_argument(
+        "--single-messages",
+        type=int,
+        help="messages for the per-message ORM create variant (slower)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="celery workers")
+    parser.add_argument("--concurrency", type=int, default=2, help="prefork size")
+    parser.add_argument("--rate", type=float, default=200.0, help="latency msgs/s")
+    parser.add_argument("--seconds", type=float, help="latency measuring time")
+    parser.add_argument(
+        "--out", type=Path, help="JSON results (default var/bench/results.json)"
+    )
+    args = parser.parse_args(argv)
+    args.only = set(args.only or SCENARIOS) | {"baselines"}
+    args.messages = args.messages or (5_000 if args.quick else 50_000)
+    args.single_messages = args.single_messages or (
+        args.messages if args.quick else 20_000
+    )
+    args.seconds = args.seconds or (4.0 if args.quick else 15.0)
+    return args
+
+
+def setup() -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    import django
+
+    from bench import db
+
+    db.check_target()  # settings only: before anything touches the database
+    if db.ensure_database():
+        print(f"created database {db.describe()}", file=sys.stderr)
+    django.setup()
+    db.migrate()
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from django.conf import settings
+
+    from bench import baselines, db, latency, throughput
+    from bench.workers import Workers
+
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "meta": {
+            "database": db.describe(),
+            "postgres": db.server_settings(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "partitions": settings.EVENTS_PARTITIONS,
+            "batch_size": throughput.SUBJECTS["rows"][0].batch_size,
+            "messages": args.messages,
+            "single_messages": args.single_messages,
+            "inprocess_threads": settings.EVENTS_INPROCESS_THREADS,
+            "workers": args.workers,
+            "concurrency": args.concurrency,
+            "quick": args.quick,
+            "scenarios": sorted(args.only),
+            "load_before": os.getloadavg(),
+        }
+    }
+
+    def count(subject: str) -> int:
+        return args.single_messages if subject == "rows_single" else args.messages
+
+    step("baselines: INSERTs without the platform")
+    results["baselines"] = baselines.run(quick=args.quick)
+    if "inprocess" in args.only:
+        results["inprocess"] = {}
+        for subject in SUBJECTS:
+            step(f"in-process dispatcher: {subject}")
+            run_ = throughput.measure("inprocess", subject, count(subject))
+            results["inprocess"][subject] = run_.as_dict()
+    if {"celery", "latency"} & args.only:
+        step(f"starting {args.workers} celery worker(s)")
+        log_dir = Path(settings.BASE_DIR) / "var" / "bench"
+        with Workers(
+            count=args.workers, concurrency=args.concurrency, log_dir=log_dir
+        ) as workers:
+            step("celery: warm-up")
+            throughput.measure("celery", "noop", 2_000)
+            if "celery" in args.only:
+                results["celery"] = {}
+                for subject in SUBJECTS:
+                    step(f"celery dispatcher: {subject}")
+                    workers.check()
+                    run_ = throughput.measure("celery", subject, count(subject))
+                    results["celery"][subject] = run_.as_dict()
+            if "latency" in args.only:
+                step(f"celery latency at {args.rate:.0f} msgs/s")
+                workers.check()
+                measured = latency.measure(
+                    rate=args.rate,
+                    seconds=args.seconds,
+                    warmup=1.0 if args.quick else 2.0,
+                    pool=workers,
+                )
+                results["latency"] = measured.as_dict()
+            step("stopping celery workers")
+    results["meta"]["elapsed_seconds"] = time.perf_counter() - started
+    results["meta"]["load_after"] = os.getloadavg()
+    results["meta"]["load_by_step"] = LOAD_BY_STEP
+    return results
+
+
+LOAD_BY_STEP: list[tuple[str, float]] = []
+
+
+def step(text: str) -> None:
+    """Progress on stderr; the load average at each step goes to the JSON."""
+    LOAD_BY_STEP.append((text, os.getloadavg()[0]))
+    print(f"-- {text}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if inherited off
+    try:
+        setup()
+        results = run(args)
+    except KeyboardInterrupt:
+        print("interrupted; workers and threads stopped", file=sys.stderr)
+        return 130
+    from django.conf import settings
+
+    from bench import report
+
+    out = args.out or Path(settings.BASE_DIR) / "var" / "bench" / "results.json"
+    print(report.render(results))
+    report.write_json(results, out)
+    print(f"results: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The benchmark's own Django app: its tables, message types and subscriptions."""

@@ -1,0 +1,30 @@
+"""Message types of the benchmark, one topic per subscription under test, so that a
+commit wakes only the subscription being measured."""
+
+from __future__ import annotations
+
+from events.messages import Event, message
+
+
+@message("bench.Noop", topic="bench.noop", key="key")
+class Noop(Event):
+    key: str
+    n: int
+
+
+@message("bench.RowWritten", topic="bench.rows", key="key")
+class RowWritten(Event):
+    key: str
+    n: int
+
+
+@message("bench.RowWrittenSingly", topic="bench.rows_single", key="key")
+class RowWrittenSingly(Event):
+    key: str
+    n: int
+
+
+@message("bench.Ping", topic="bench.latency", key="key")
+class Ping(Event):
+    key: str
+    n: int
