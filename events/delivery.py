@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from . import checkpoints, deadletters, inbox, log, waiting
@@ -80,40 +79,39 @@ def drain(
 
 
 def _has_work(subscription: Subscription, partition: int) -> bool:
-    checkpoint = checkpoints.load(subscription, partition)
-    if checkpoint.retry_at is not None and checkpoint.retry_at > timezone.now():
-        return False
-    return log.head(partition) > checkpoint.position
+    return checkpoints.where(subscription, partition).has_work
 
 
 def _drain_locked(
     subscription: Subscription, partition: int, result: DrainResult, limit: int | None
 ) -> None:
+    where = checkpoints.where(subscription, partition)
     while True:
         if limit is not None and result.handled >= limit:
             result.more = True
             return
-        checkpoint = checkpoints.load(subscription, partition)
-        if checkpoint.retry_at is not None and checkpoint.retry_at > timezone.now():
-            result.retry_at = checkpoint.retry_at
+        if where.retry_pending:
+            result.retry_at = Checkpoint.objects.get(
+                subscription=subscription.name, partition=partition
+            ).retry_at
             return
-        head = log.head(partition)
-        if head <= checkpoint.position:
+        if where.head <= where.position:
             return
         batch = log.read(
             partition,
-            after=checkpoint.position,
-            upto=head,
+            after=where.position,
+            upto=where.head,
             topics=subscription.topics,
             limit=subscription.batch_size,
         )
-        end = head if len(batch) < subscription.batch_size else batch[-1].offset
+        complete = len(batch) < subscription.batch_size
+        end = where.head if complete else batch[-1].offset
         try:
-            _deliver(
+            done = _deliver(
                 subscription,
                 partition,
                 batch,
-                start=checkpoint.position,
+                start=where.position,
                 end=end,
                 result=result,
             )
@@ -121,7 +119,11 @@ def _drain_locked(
             logger.info(
                 "%s p%s: checkpoint moved; re-reading", subscription.name, partition
             )
+            done = False
         waiting.notify_advanced()
+        if done and complete:
+            return  # caught up with the head read above; drain() looks again unlocked
+        where = checkpoints.where(subscription, partition)
 
 
 def _deliver(
@@ -132,14 +134,15 @@ def _deliver(
     start: int,
     end: int,
     result: DrainResult,
-) -> None:
+) -> bool:
     """Deliver ``batch`` (read after ``start``); the checkpoint ends at ``end`` (past
-    messages not for this subscription) when everything succeeds."""
+    messages not for this subscription) when everything succeeds. False when a message
+    failed (its retry or dead letter is recorded)."""
     position, index = start, 0
     while index < len(batch):
         if is_outside(subscription, batch[index]):
             if not _deliver_outside(subscription, batch[index], position, result):
-                return
+                return False
             position, index = batch[index].offset, index + 1
             continue
         stop = index
@@ -149,11 +152,12 @@ def _deliver(
         if not _deliver_local(
             subscription, partition, batch[index:stop], position, segment_end, result
         ):
-            return
+            return False
         position, index = segment_end, stop
     if position < end:
         with transaction.atomic(durable=True):
             checkpoints.advance(subscription.name, partition, expected=position, to=end)
+    return True
 
 
 def _deliver_local(
@@ -169,10 +173,7 @@ def _deliver_local(
     """One transaction: inbox, effects, published messages, checkpoint. False when a
     message failed (its retry or dead letter is recorded)."""
     try:
-        with (
-            _overlap_is_a_moved_checkpoint(subscription.name, partition, start),
-            transaction.atomic(durable=True),
-        ):
+        with transaction.atomic(durable=True):
             handled = [e for e in envelopes if subscription.handler_for(e.type)]
             fresh = inbox.claim(subscription.name, handled)
             unit = UnitOfWork()
@@ -211,23 +212,6 @@ def _deliver_local(
         return False
     result.handled += len(fresh)
     return True
-
-
-@contextmanager
-def _overlap_is_a_moved_checkpoint(
-    subscription: str, partition: int, start: int
-) -> Iterator[None]:
-    """If another drain overlapped this one (the lock bypassed, e.g. by a pooler in
-    transaction mode), the loser's inbox insert hits the unique constraint before its
-    checkpoint compare-and-set: treat that as the moved checkpoint it is. A handler's
-    own IntegrityError never gets here: it is wrapped in HandlerFailed."""
-    try:
-        yield
-    except IntegrityError as error:
-        raise CheckpointMoved(
-            f"{subscription} p{partition} moved from {start}: another drain handled "
-            "these messages"
-        ) from error
 
 
 def _deliver_outside(

@@ -11,6 +11,7 @@ from celery import shared_task
 
 from .checkpoints import pending_targets
 from .delivery import TURN_LIMIT, drain
+from .dispatch.celery import clear_flag
 from .retention import prune as prune_log
 from .subscriptions import UnknownSubscription, registry
 
@@ -34,6 +35,7 @@ def drain_partition(subscription: str, partition: int) -> None:
             "no subscription %r any more; dropping its drain task", subscription
         )
         return
+    clear_flag(subscription, partition)
     result = drain(declared, partition, limit=TURN_LIMIT)
     if result.more:
         send_drain(subscription, partition)

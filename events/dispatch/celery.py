@@ -1,18 +1,57 @@
 """The Celery dispatcher: a drain task per (subscription, partition), sent on commit.
 
-Tasks carry only the subscription name and partition. Publishing uses no retries and
-short socket timeouts (CELERY_BROKER_TRANSPORT_OPTIONS), so a broker outage costs a
-request a failed connect, not a wait: the beat sweep delivers once the broker is back.
+Tasks carry only the subscription name and partition. Wake-ups are coalesced: a flag
+per (subscription, partition) in Redis (``SET NX``) lets only the first commit send a
+task while one is already queued; the task clears the flag when it starts, before it
+reads the log, so a commit after that start sends a new task and none is missed. Under
+load this turns one task per commit into one per drain.
+
+A broker or Redis outage costs a committing request one refused connect, never a wait
+(no retries, short timeouts): the beat sweep delivers once they are back.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from functools import cache
+
+import redis
+from celery import current_app
 
 from ..checkpoints import Target
 
 logger = logging.getLogger(__name__)
+
+FLAG_TTL = 60  # seconds: a flag whose task was lost stops suppressing wake-ups
+
+
+def _flags() -> redis.Redis:
+    """The flags live beside the tasks, in the broker's Redis: a broker that restarts
+    empty loses both together."""
+    return _client(current_app.conf.broker_url)
+
+
+@cache
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+
+
+def flag_key(subscription: str, partition: int) -> str:
+    return f"events:wake:{subscription}:{partition}"
+
+
+def clear_flag(subscription: str, partition: int) -> None:
+    """Called by a drain task as it starts: later commits must send a new task."""
+    try:
+        _flags().delete(flag_key(subscription, partition))
+    except redis.RedisError:
+        logger.warning(
+            "could not clear the wake-up flag of %s p%s",
+            subscription,
+            partition,
+            exc_info=True,
+        )
 
 
 class CeleryDispatcher:
@@ -21,6 +60,10 @@ class CeleryDispatcher:
 
         for subscription, partition in sorted(targets):
             try:
+                if not _flags().set(
+                    flag_key(subscription, partition), 1, nx=True, ex=FLAG_TTL
+                ):
+                    continue  # a drain task is queued and has not started yet
                 send_drain(subscription, partition, retry=False)
             except Exception:
                 logger.warning(

@@ -30,7 +30,7 @@ import redis
 
 from events import log
 from events.dispatch import set_dispatcher
-from events.dispatch.celery import CeleryDispatcher
+from events.dispatch.celery import CeleryDispatcher, clear_flag
 from events.log import PendingMessage
 from events.models import Checkpoint, DeadLetter, InboxEntry
 from events.outbox import publish
@@ -256,3 +256,18 @@ def test_poison_message_is_parked_after_its_attempts_while_others_flow(start_wor
     )
     assert elsewhere.exists()
     assert all(entry.handled_at < letter.parked_at for entry in elsewhere)
+
+
+def test_wake_ups_are_coalesced_while_a_drain_task_is_queued(broker):
+    # given no worker: tasks stay in the broker's queue
+    queue = redis.Redis.from_url(broker)
+    dispatcher = CeleryDispatcher()
+    # when one partition is woken five times
+    for _ in range(5):
+        dispatcher.wake([(RUNNER, 1)])
+    # then one task waits for it
+    assert queue.llen("celery") == 1
+    # and once that task has started (it clears the flag), the next commit sends one
+    clear_flag(RUNNER, 1)
+    dispatcher.wake([(RUNNER, 1), (RUNNER, 2)])
+    assert queue.llen("celery") == 3
