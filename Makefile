@@ -31,6 +31,7 @@ else
 endif
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(PY) -m bench
 
 worker: $(STAMP)

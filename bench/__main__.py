@@ -2,7 +2,9 @@
 
 Scenarios: ``baselines`` (always run: every figure is printed as a ratio to them),
 ``inprocess`` and ``celery`` (delivery throughput to a no-op and a row-writing
-subscription), ``latency`` (commit-to-handler with Celery at a steady rate).
+subscription), ``latency`` (commit-to-handler with Celery at a steady rate),
+``eventstore`` (aggregate loads, appends and a projection rebuild, next to the
+eventsourcing library on the same server).
 ``--quick`` runs smaller sizes, for a smoke test. Ctrl-C stops the dispatcher threads
 and the worker subprocesses before exiting.
 """
@@ -18,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SCENARIOS = ("baselines", "inprocess", "celery", "latency")
+SCENARIOS = ("baselines", "inprocess", "celery", "latency", "eventstore")
 SUBJECTS = ("noop", "rows", "rows_single")
 
 
@@ -134,6 +136,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 results["latency"] = measured.as_dict()
             step("stopping celery workers")
+    if "eventstore" in args.only:
+        # Imported here: it needs bench/requirements.txt (the peer) and declares the
+        # bench projection, which the other scenarios have no use for.
+        from bench import eventstore
+
+        results["eventstore"] = eventstore.run(
+            quick=args.quick, baselines=results["baselines"], step=step
+        )
     results["meta"]["elapsed_seconds"] = time.perf_counter() - started
     results["meta"]["load_after"] = os.getloadavg()
     results["meta"]["load_by_step"] = LOAD_BY_STEP

@@ -8,6 +8,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from . import eventstore_report
+
 TARGET_ROWS_PER_SECOND = 10_000.0
 TARGET_P99_MS = 50.0
 
@@ -192,6 +194,10 @@ def render(results: dict[str, Any]) -> str:
         lines.append(
             "x pg-1 / x orm-1: latency as a multiple of one single-row commit"
             " (1 / the baseline's rows per second)"
+        )
+    if "eventstore" in results:
+        lines += eventstore_report.render(
+            results["eventstore"], results.get("baselines", {})
         )
     lines.append("")
     lines.append(f"total {meta['elapsed_seconds']:.0f}s")

@@ -3,6 +3,8 @@ commit wakes only the subscription being measured."""
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from events.messages import Event, message
 
 
@@ -28,3 +30,11 @@ class RowWrittenSingly(Event):
 class Ping(Event):
     key: str
     n: int
+
+
+@message("bench.TallyAdded", topic="bench.tally", key="tally_id")
+class TallyAdded(Event):
+    """The event-store benchmark's one event type: an amount added to a tally."""
+
+    tally_id: UUID
+    amount: int

@@ -31,3 +31,19 @@ class Handled(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id} at {self.handled_at}"
+
+
+class TallyView(models.Model):
+    """The event-store benchmark's projection: one row per tally, its running total
+    and count (``bench.app.tally.TallyViewProjection`` owns it)."""
+
+    tally_id = models.UUIDField(unique=True)
+    total = models.BigIntegerField()
+    count = models.BigIntegerField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "bench_tally_view"
+
+    def __str__(self) -> str:
+        return f"{self.tally_id}: {self.total} ({self.count})"
