@@ -15,6 +15,7 @@ from typing import ClassVar, Generic, TypeVar
 from uuid import UUID
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from pydantic import BaseModel
@@ -91,24 +92,34 @@ def load(
     stream = aggregate.stream
     if as_of is not None:
         upto_version = store.version_at(stream, as_of)
-    snapshot = _latest_snapshot(cls, stream, upto_version) if use_snapshots else None
-    if snapshot is not None:
-        aggregate.state = cls.State.model_validate(snapshot.state)
-        aggregate.version = snapshot.version
-    envelopes = store.read(
-        stream, after_version=aggregate.version, upto_version=upto_version
+    if use_snapshots:
+        _restore_snapshot(aggregate, upto_version)
+    aggregate.fold(
+        store.events(stream, after_version=aggregate.version, upto_version=upto_version)
     )
-    aggregate.fold(e.message() for e in envelopes)
     return aggregate
 
 
-def _latest_snapshot(
-    cls: type[Aggregate], stream: str, upto_version: int | None
-) -> Snapshot | None:
-    snapshots = Snapshot.objects.filter(stream=stream, schema=cls.snapshot_version)
-    if upto_version is not None:
-        snapshots = snapshots.filter(version__lte=upto_version)
-    return snapshots.order_by("-version").first()
+_SNAPSHOT_SQL = (
+    "SELECT version, state FROM events_snapshot "
+    "WHERE stream = %s AND schema = %s AND version <= %s "
+    "ORDER BY version DESC LIMIT 1"
+)
+
+
+def _restore_snapshot(aggregate: Aggregate, upto_version: int | None) -> None:
+    """Start from the newest snapshot of the current shape, if there is one (plain
+    cursor: one short query on every command's load)."""
+    upto = upto_version if upto_version is not None else 2**31 - 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SNAPSHOT_SQL, [aggregate.stream, aggregate.snapshot_version, upto]
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        version, state = row
+        aggregate.state = aggregate.State.model_validate_json(state)
+        aggregate.version = version
 
 
 def save(

@@ -103,7 +103,7 @@ def write(pending: Sequence[PendingMessage]) -> None:
     """Write messages to the log in the current transaction, partitions in ascending
     order (a fixed lock order, so two writers never deadlock on partition counters)."""
     now = timezone.now()
-    rows: list[LogEntry] = []
+    ordered: list[PendingMessage] = []
     by_partition: dict[int, list[PendingMessage]] = {}
     for item in pending:
         by_partition.setdefault(item.partition, []).append(item)
@@ -112,28 +112,48 @@ def write(pending: Sequence[PendingMessage]) -> None:
         first = reserve_offsets(partition, len(items))
         for offset, item in enumerate(items, start=first):
             item.offset, item.recorded_at = offset, now
-            rows.append(_row(item))
-    LogEntry.objects.bulk_create(rows)
+            ordered.append(item)
+    _insert(ordered)
 
 
-def _row(item: PendingMessage) -> LogEntry:
-    message = item.message
-    return LogEntry(
-        partition=item.partition,
-        offset=item.offset,
-        topic=message.topic,
-        type=message.wire_name,
-        version=message.version,
-        key=message.message_key(),
-        message_id=item.message_id,
-        correlation_id=item.correlation_id,
-        causation_id=item.causation_id,
-        headers=item.headers,
-        payload=message.model_dump(mode="json"),
-        recorded_at=item.recorded_at,
-        stream=item.stream,
-        stream_version=item.stream_version,
-    )
+_COLUMNS = (
+    '"partition", "offset", topic, type, version, key, message_id, correlation_id, '
+    "causation_id, headers, payload, recorded_at, stream, stream_version"
+)
+
+
+def _insert(items: Sequence[PendingMessage]) -> None:
+    """One multi-row INSERT through a plain cursor: every publish and append goes
+    through here, and building model instances (or bulk_create's JSON arrays) cost
+    more than the statement."""
+    ops, prep = connection.ops, _UUID_FIELD.get_db_prep_value
+    doc = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    row = f"(%s, %s, %s, %s, %s, %s, %s, %s, %s, {doc}, {doc}, %s, %s, %s)"
+    params: list[object] = []
+    for item in items:
+        message = item.message
+        params += [
+            item.partition,
+            item.offset,
+            message.topic,
+            message.wire_name,
+            message.version,
+            message.message_key(),
+            prep(item.message_id, connection),
+            prep(item.correlation_id, connection),
+            prep(item.causation_id, connection),
+            json.dumps(item.headers),
+            message.model_dump_json(),
+            ops.adapt_datetimefield_value(item.recorded_at),
+            item.stream,
+            item.stream_version,
+        ]
+    values = ", ".join([row] * len(items))
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO events_log ({_COLUMNS}) VALUES {values}", params)
+
+
+_UUID_FIELD = LogEntry._meta.get_field("message_id")
 
 
 def head(partition: int) -> int:
