@@ -138,6 +138,7 @@ def save(
         expected_version=aggregate.version,
         correlation_id=correlation_id,
         causation_id=causation_id,
+        verify=False,  # the version was read from the stream: it can only be behind
     )
     before, aggregate.version = aggregate.version, aggregate.version + len(items)
     aggregate.pending = []
