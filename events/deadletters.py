@@ -48,6 +48,8 @@ def park(
             "causation_id": envelope.causation_id,
             "headers": envelope.headers,
             "payload": envelope.payload,
+            "stream": envelope.stream,
+            "stream_version": envelope.stream_version,
             "error": error,
             "traceback": trace,
             "attempts": attempts,

@@ -8,6 +8,13 @@ from django.db import models
 from .messages import Envelope
 
 
+def envelope_of(row: LogEntry | DeadLetter) -> Envelope:
+    """The envelope of a log row, or of the copy a dead letter keeps."""
+    return Envelope(
+        **{name: getattr(row, name) for name in Envelope.__dataclass_fields__}
+    )
+
+
 class LogEntry(models.Model):
     """One message in the log: an outbox row written in its producer's transaction.
 
@@ -56,22 +63,7 @@ class LogEntry(models.Model):
         return f"{self.type} p{self.partition}@{self.offset}"
 
     def envelope(self) -> Envelope:
-        return Envelope(
-            message_id=self.message_id,
-            type=self.type,
-            version=self.version,
-            topic=self.topic,
-            key=self.key,
-            partition=self.partition,
-            offset=self.offset,
-            recorded_at=self.recorded_at,
-            correlation_id=self.correlation_id,
-            causation_id=self.causation_id,
-            payload=self.payload,
-            headers=self.headers,
-            stream=self.stream,
-            stream_version=self.stream_version,
-        )
+        return envelope_of(self)
 
 
 class PartitionHead(models.Model):
@@ -167,6 +159,8 @@ class DeadLetter(models.Model):
     causation_id = models.UUIDField(null=True, blank=True)
     headers = models.JSONField(default=dict, blank=True)
     payload = models.JSONField()
+    stream = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    stream_version = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField()
     traceback = models.TextField(blank=True)
     attempts = models.PositiveIntegerField()
@@ -188,20 +182,7 @@ class DeadLetter(models.Model):
         return f"{self.subscription}: {self.type} ({self.status})"
 
     def envelope(self) -> Envelope:
-        return Envelope(
-            message_id=self.message_id,
-            type=self.type,
-            version=self.version,
-            topic=self.topic,
-            key=self.key,
-            partition=self.partition,
-            offset=self.offset,
-            recorded_at=self.recorded_at,
-            correlation_id=self.correlation_id,
-            causation_id=self.causation_id,
-            payload=self.payload,
-            headers=self.headers,
-        )
+        return envelope_of(self)
 
 
 class Snapshot(models.Model):

@@ -1,37 +1,13 @@
 """Staff redrive and discard dead letters from the admin; the log is read-only."""
 
-from django.db import transaction
 from django.urls import reverse
 
 import pytest
 
-from events.delivery import drain
-from events.log import partition_for
 from events.models import DeadLetter, LogEntry
-from events.outbox import publish
 from tests.effects.models import Effect
 
-from .messages import ThingHappened
-
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def parked(subscribe):
-    sub = subscribe("adm", topics=("t.things",), max_attempts=1)
-    state = {"broken": True}
-
-    @sub.on(ThingHappened)
-    def handle(event, ctx):
-        if state["broken"]:
-            raise ValueError("bad thing")
-        Effect.objects.create(label="adm", key=event.thing_id)
-
-    with transaction.atomic():
-        publish(ThingHappened(thing_id="a"))
-    drain(sub, partition_for("a"))
-    state["broken"] = False
-    return DeadLetter.objects.get()
 
 
 def test_staff_see_the_platform_pages(admin_client, parked):

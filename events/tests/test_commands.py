@@ -11,7 +11,6 @@ from django.db import transaction
 
 import pytest
 
-from events.delivery import drain
 from events.log import partition_for
 from events.models import Checkpoint, DeadLetter
 from events.outbox import publish
@@ -27,25 +26,6 @@ def run(*args):
     out, err = StringIO(), StringIO()
     call_command("events", *args, stdout=out, stderr=err)
     return out.getvalue()
-
-
-@pytest.fixture
-def parked(subscribe):
-    """A subscription 'cli' with one parked dead letter whose handler is now fixed."""
-    sub = subscribe("cli", topics=("t.things",), max_attempts=1)
-    state = {"broken": True}
-
-    @sub.on(ThingHappened)
-    def handle(event, ctx):
-        if state["broken"]:
-            raise ValueError("bad thing")
-        Effect.objects.create(label="cli", key=event.thing_id)
-
-    with transaction.atomic():
-        publish(ThingHappened(thing_id="a"))
-    drain(sub, partition_for("a"))
-    state["broken"] = False
-    return DeadLetter.objects.get()
 
 
 def test_status_shows_lag_per_partition_and_dead_letters(parked):

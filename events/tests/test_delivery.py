@@ -6,12 +6,13 @@ Runs on SQLite and, in the PostgreSQL pass, on PostgreSQL."""
 
 import threading
 from datetime import timedelta
+from uuid import uuid4
 
 from django.db import connection, connections, transaction
 
 import pytest
 
-from events import deadletters, log, replay
+from events import deadletters, log, replay, store
 from events.delivery import drain
 from events.locks import drain_lock
 from events.models import Checkpoint, DeadLetter, LogEntry
@@ -20,6 +21,7 @@ from events.retries import Backoff
 from tests.effects.models import Effect
 
 from .messages import DoThing, OtherHappened, ThingHappened
+from .tally import Tallied
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NO_WAIT = Backoff(base=timedelta(0), cap=timedelta(0))
@@ -326,3 +328,26 @@ def test_new_subscription_starting_at_latest_skips_history(subscribe):
     emit(ThingHappened(thing_id="a", n=2))
     drain_all(sub)
     assert effects() == [("a", 2)]
+
+
+def test_a_parked_stream_event_keeps_its_stream_and_version(subscribe):
+    # given an aggregate's event that its reader cannot handle
+    sub = subscribe("s", topics=("t.tally",), max_attempts=1)
+
+    @sub.on(Tallied)
+    def handle(event, ctx):
+        raise RuntimeError("broken")
+
+    tally_id = uuid4()
+    with transaction.atomic():
+        (item,) = store.append(
+            f"tally-{tally_id}",
+            [Tallied(tally_id=tally_id, amount=1)],
+            expected_version=0,
+        )
+    # when it is parked
+    drain(sub, item.partition)
+    # then the dead letter's envelope is the message's, stream and version included
+    envelope = DeadLetter.objects.get().envelope()
+    assert (envelope.stream, envelope.stream_version) == (f"tally-{tally_id}", 1)
+    assert envelope == LogEntry.objects.get().envelope()
