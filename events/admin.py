@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from . import deadletters
-from .models import Checkpoint, DeadLetter, LogEntry
+from .models import Checkpoint, DeadLetter, LogEntry, SagaInstance
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -95,3 +95,10 @@ class DeadLetterAdmin(ReadOnlyAdmin):
     def discard(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
         count = deadletters.discard(queryset.values_list("id", flat=True))
         self.message_user(request, f"Discarded {count} dead letters.")
+
+
+@admin.register(SagaInstance)
+class SagaInstanceAdmin(ReadOnlyAdmin):
+    list_display = ("saga", "key", "status", "step", "deadline", "reason", "updated_at")
+    list_filter = ("status", "saga")
+    search_fields = ("=key", "=correlation_id")

@@ -209,3 +209,40 @@ class Snapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stream}@{self.version} (schema {self.schema})"
+
+
+class SagaInstance(models.Model):
+    """One running (or finished) saga: where it is and the data its commands are built
+    from. Changed only in the transaction of the reply that moved it."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        COMPENSATING = "compensating"
+        COMPLETED = "completed"
+        COMPENSATED = "compensated"
+        NEEDS_ATTENTION = "needs_attention"
+
+    saga = models.CharField(max_length=100)
+    key = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.RUNNING
+    )
+    step = models.PositiveSmallIntegerField(default=0)
+    data = models.JSONField(default=dict)
+    reason = models.TextField(blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+    correlation_id = models.UUIDField()
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "events_saga"
+        constraints = [
+            models.UniqueConstraint(fields=["saga", "key"], name="events_saga_unique")
+        ]
+        indexes = [
+            models.Index(fields=["status", "deadline"], name="events_saga_deadline")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.saga} {self.key} ({self.status})"

@@ -1,0 +1,307 @@
+"""Orchestrated sagas, declared rather than hand-coded.
+
+A saga names the event that starts it, the field that correlates its replies, and
+steps: the command to send, the reply events meaning done or failed, the compensating
+command and the event confirming it, and a deadline. Its state is a row per instance
+(keyed by saga and correlation value), changed only inside the delivery transaction
+of the reply that caused the change, so a killed worker leaves it either before or
+after a transition, never half way. Every transition is also published as an event
+(``sagas.*``) carrying the correlation id.
+
+Commands are built from the saga's data by field name: the starting event's fields,
+plus the fields of each step's done event. A late or duplicate reply (for another step,
+or for an instance that has moved on) changes nothing. A failed step, or a step past
+its deadline, starts the compensation of the completed steps in reverse order, one at
+a time; an undo that does not confirm by its deadline (its handler failing through its
+retries) marks the saga ``needs_attention`` and publishes SagaNeedsIntervention, which
+raises an alert (``events.alerts``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from django.db import transaction
+from django.utils import timezone
+
+from .messages import Command, Event, Message, message
+from .models import SagaInstance
+from .outbox import UnitOfWork, correlation_scope, publish
+from .subscriptions import Context, Subscription
+
+
+@dataclass(frozen=True)
+class Step:
+    send: type[Command]
+    done: type[Event]
+    failed: tuple[type[Event], ...] = ()
+    undo: type[Command] | None = None
+    undone: type[Event] | None = None
+    within: timedelta = timedelta(minutes=5)
+
+    @property
+    def name(self) -> str:
+        return self.send.__name__
+
+
+# --- the transitions, as events --------------------------------------------------
+
+
+class SagaTransition(Event):
+    saga: str
+    key: str
+    step: str = ""
+    reason: str = ""
+
+
+@message("sagas.SagaStarted", topic="sagas", key="key")
+class SagaStarted(SagaTransition):
+    pass
+
+
+@message("sagas.SagaStepCompleted", topic="sagas", key="key")
+class SagaStepCompleted(SagaTransition):
+    pass
+
+
+@message("sagas.SagaStepFailed", topic="sagas", key="key")
+class SagaStepFailed(SagaTransition):
+    pass
+
+
+@message("sagas.SagaCompensating", topic="sagas", key="key")
+class SagaCompensating(SagaTransition):
+    pass
+
+
+@message("sagas.SagaCompleted", topic="sagas", key="key")
+class SagaCompleted(SagaTransition):
+    pass
+
+
+@message("sagas.SagaCompensated", topic="sagas", key="key")
+class SagaCompensated(SagaTransition):
+    pass
+
+
+@message("sagas.SagaNeedsIntervention", topic="sagas", key="key")
+class SagaNeedsIntervention(SagaTransition):
+    pass
+
+
+# --- declaring and running ---------------------------------------------------------
+
+Status = SagaInstance.Status
+
+
+class Saga:
+    """Base of saga declarations; subclass and set the class attributes, then decorate
+    with :func:`saga` (in a module imported from ``ready()``)."""
+
+    name: ClassVar[str]
+    started_by: ClassVar[type[Event]]
+    correlate_on: ClassVar[str]
+    steps: ClassVar[tuple[Step, ...]]
+    on_completed: ClassVar[type[Command] | None] = None
+    on_compensated: ClassVar[type[Command] | None] = None
+
+    # -- reactions (run inside the delivery transaction) ------------------------
+
+    @classmethod
+    def start(cls, event: Event, ctx: Context) -> None:
+        key = str(getattr(event, cls.correlate_on))
+        data = event.model_dump(mode="json")
+        instance, created = SagaInstance.objects.get_or_create(
+            saga=cls.name,
+            key=key,
+            defaults={"data": data, "correlation_id": ctx.correlation_id},
+        )
+        if not created:
+            return  # a redelivered or duplicate start
+        ctx.publish(SagaStarted(saga=cls.name, key=key))
+        cls._send_step(instance, 0, ctx)
+
+    @classmethod
+    def on_done(cls, index: int, event: Event, ctx: Context) -> None:
+        instance = cls._instance(event)
+        if (
+            instance is None
+            or instance.status != Status.RUNNING
+            or instance.step != index
+        ):
+            return  # late, duplicate, or for a saga that moved on
+        step = cls.steps[index]
+        instance.data = {**instance.data, **event.model_dump(mode="json")}
+        ctx.publish(SagaStepCompleted(saga=cls.name, key=instance.key, step=step.name))
+        if index + 1 < len(cls.steps):
+            cls._send_step(instance, index + 1, ctx)
+            return
+        instance.status, instance.deadline = Status.COMPLETED, None
+        instance.save()
+        ctx.publish(SagaCompleted(saga=cls.name, key=instance.key))
+        if cls.on_completed is not None:
+            ctx.publish(cls._command(cls.on_completed, instance.data))
+
+    @classmethod
+    def on_failed(cls, index: int, event: Event, ctx: Context) -> None:
+        instance = cls._instance(event)
+        if (
+            instance is None
+            or instance.status != Status.RUNNING
+            or instance.step != index
+        ):
+            return
+        reason = getattr(event, "reason", "") or type(event).__name__
+        cls._fail_step(instance, reason, ctx.publish)
+
+    @classmethod
+    def on_undone(cls, index: int, event: Event, ctx: Context) -> None:
+        instance = cls._instance(event)
+        if (
+            instance is None
+            or instance.status != Status.COMPENSATING
+            or instance.step != index
+        ):
+            return
+        cls._compensate_from(instance, index - 1, ctx.publish)
+
+    # -- deadlines ---------------------------------------------------------------
+
+    @classmethod
+    def expire(cls, instance: SagaInstance, publish: Any) -> None:
+        """A deadline passed (called by the sweep, in its own transaction)."""
+        step = cls.steps[instance.step]
+        if instance.status == Status.RUNNING:
+            cls._fail_step(instance, f"{step.name} did not answer in time", publish)
+        elif instance.status == Status.COMPENSATING:
+            instance.status, instance.deadline = Status.NEEDS_ATTENTION, None
+            instance.reason = f"undo of {step.name} did not confirm in time"
+            instance.save()
+            publish(
+                SagaNeedsIntervention(
+                    saga=cls.name,
+                    key=instance.key,
+                    step=step.name,
+                    reason=instance.reason,
+                )
+            )
+
+    # -- helpers -------------------------------------------------------------------
+
+    @classmethod
+    def _instance(cls, event: Event) -> SagaInstance | None:
+        key = str(getattr(event, cls.correlate_on))
+        return (
+            SagaInstance.objects.select_for_update()
+            .filter(saga=cls.name, key=key)
+            .first()
+        )
+
+    @classmethod
+    def _send_step(cls, instance: SagaInstance, index: int, ctx: Context) -> None:
+        step = cls.steps[index]
+        instance.step = index
+        instance.deadline = timezone.now() + step.within
+        instance.save()
+        ctx.publish(cls._command(step.send, instance.data))
+
+    @classmethod
+    def _fail_step(cls, instance: SagaInstance, reason: str, publish: Any) -> None:
+        step = cls.steps[instance.step]
+        instance.status, instance.reason = Status.COMPENSATING, reason
+        publish(
+            SagaStepFailed(
+                saga=cls.name, key=instance.key, step=step.name, reason=reason
+            )
+        )
+        publish(SagaCompensating(saga=cls.name, key=instance.key, reason=reason))
+        cls._compensate_from(instance, instance.step - 1, publish)
+
+    @classmethod
+    def _compensate_from(cls, instance: SagaInstance, index: int, publish: Any) -> None:
+        """Undo completed step ``index`` (waiting for its confirmation), or the next
+        earlier one that has an undo; when none is left, the saga is compensated."""
+        while index >= 0 and cls.steps[index].undo is None:
+            index -= 1
+        if index < 0:
+            instance.status, instance.deadline = Status.COMPENSATED, None
+            instance.save()
+            publish(
+                SagaCompensated(saga=cls.name, key=instance.key, reason=instance.reason)
+            )
+            if cls.on_compensated is not None:
+                publish(
+                    cls._command(
+                        cls.on_compensated, {**instance.data, "reason": instance.reason}
+                    )
+                )
+            return
+        step = cls.steps[index]
+        instance.step = index
+        instance.deadline = timezone.now() + step.within
+        instance.save()
+        publish(cls._command(step.undo, instance.data))
+
+    @staticmethod
+    def _command(command_type: type[Command], data: dict[str, Any]) -> Message:
+        fields = command_type.model_fields
+        return command_type.model_validate(
+            {k: v for k, v in data.items() if k in fields}
+        )
+
+
+_sagas: dict[str, type[Saga]] = {}
+
+
+def saga(cls: type[Saga]) -> type[Saga]:
+    """Declare a saga: subscribe it to its starting event and to every reply."""
+    topics = {cls.started_by.topic}
+    for step in cls.steps:
+        topics |= {step.done.topic, *(f.topic for f in step.failed)}
+        if step.undone is not None:
+            topics.add(step.undone.topic)
+    subscription = Subscription(cls.name, topics=tuple(sorted(topics)))
+    subscription.on(cls.started_by)(cls.start)
+    for index, step in enumerate(cls.steps):
+        subscription.on(step.done)(_bound(cls.on_done, index))
+        for failed in step.failed:
+            subscription.on(failed)(_bound(cls.on_failed, index))
+        if step.undone is not None:
+            subscription.on(step.undone)(_bound(cls.on_undone, index))
+    _sagas[cls.name] = cls
+    return cls
+
+
+def _bound(reaction: Any, index: int) -> Any:
+    def react(event: Event, ctx: Context) -> None:
+        reaction(index, event, ctx)
+
+    return react
+
+
+def expire_overdue(*, now: datetime | None = None) -> int:
+    """Treat every saga step past its deadline as failed (a periodic sweep calls this;
+    tests pass a controllable ``now``). One short transaction per instance."""
+    now = now or timezone.now()
+    overdue = SagaInstance.objects.filter(
+        deadline__lt=now, status__in=[Status.RUNNING, Status.COMPENSATING]
+    ).values_list("id", flat=True)
+    expired = 0
+    for instance_id in list(overdue):
+        with transaction.atomic(durable=True):
+            instance = (
+                SagaInstance.objects.select_for_update()
+                .filter(id=instance_id, deadline__lt=now)
+                .first()
+            )
+            declared = _sagas.get(instance.saga) if instance else None
+            if instance is None or declared is None:
+                continue
+            unit = UnitOfWork()
+            with correlation_scope(instance.correlation_id), unit.active():
+                declared.expire(instance, publish)
+            unit.flush()
+            expired += 1
+    return expired

@@ -1,0 +1,153 @@
+"""Orchestrated sagas: the happy path, each failure compensated in reverse order, a
+missed deadline, an undo that never confirms (needs intervention, alert sent), and
+late or duplicate replies that change nothing. SQLite and PostgreSQL."""
+
+from datetime import timedelta
+
+from django.core import mail
+from django.db import transaction
+from django.utils import timezone
+
+import pytest
+
+from events.delivery import drain
+from events.models import LogEntry, SagaInstance
+from events.outbox import publish
+from events.sagas import expire_overdue
+from events.subscriptions import registry
+
+from . import saga_parts
+from .saga_parts import BEHAVIOUR, ThingHeld, ThingRequested
+
+pytestmark = pytest.mark.django_db(transaction=True)
+READERS = ("t.thing-saga", "t.saga-participant", "events.alerts")
+
+
+@pytest.fixture(autouse=True)
+def behaviour(settings):
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    BEHAVIOUR.update(hold="ok", charge="ok", release="ok")
+    yield BEHAVIOUR
+
+
+def settle():
+    """Deliver until no reader has anything left (or only retries waiting)."""
+    while sum(
+        drain(registry.get(name), partition).handled
+        for name in READERS
+        for partition in range(8)
+    ):
+        pass
+
+
+def start(thing_id="t1", amount=5):
+    with transaction.atomic():
+        (item,) = publish(ThingRequested(thing_id=thing_id, amount=amount))
+    settle()
+    return item
+
+
+def sent(*names):
+    types = [f"t.saga.{n}" for n in names] if names else None
+    rows = LogEntry.objects.order_by("id")
+    if types:
+        rows = rows.filter(type__in=types)
+    return [r.type.rsplit(".", 1)[-1] for r in rows]
+
+
+def instance(thing_id="t1"):
+    return SagaInstance.objects.get(saga="t.thing-saga", key=thing_id)
+
+
+def test_happy_path_sends_each_step_then_completes():
+    first = start()
+    assert sent("HoldThing", "ChargeThing", "FinishThing") == [
+        "HoldThing",
+        "ChargeThing",
+        "FinishThing",
+    ]
+    assert instance().status == "completed"
+    charge = LogEntry.objects.get(type="t.saga.ChargeThing")
+    assert charge.payload == {"thing_id": "t1", "amount": 5, "hold_id": "h-t1"}
+    transitions = LogEntry.objects.filter(topic="sagas").order_by("id")
+    assert [t.type for t in transitions] == [
+        "sagas.SagaStarted",
+        "sagas.SagaStepCompleted",
+        "sagas.SagaStepCompleted",
+        "sagas.SagaCompleted",
+    ]
+    assert {t.correlation_id for t in transitions} == {first.correlation_id}
+
+
+def test_a_failed_step_undoes_the_completed_ones_in_reverse():
+    BEHAVIOUR["charge"] = "declined"
+    start()
+    assert sent("ReleaseThing", "AbandonThing") == ["ReleaseThing", "AbandonThing"]
+    assert instance().status == "compensated"
+    assert LogEntry.objects.get(type="t.saga.ReleaseThing").payload["hold_id"] == "h-t1"
+    abandon = LogEntry.objects.get(type="t.saga.AbandonThing")
+    assert abandon.payload["reason"] == "card declined"
+
+
+def test_a_first_step_failing_has_nothing_to_undo():
+    BEHAVIOUR["hold"] = "short"
+    start()
+    assert sent("ReleaseThing", "ChargeThing") == []
+    assert instance().status == "compensated"
+    assert sent("AbandonThing") == ["AbandonThing"]
+
+
+def test_a_step_past_its_deadline_counts_as_failed():
+    # given a participant that never answers
+    BEHAVIOUR["hold"] = "silent"
+    start()
+    # when the sweep runs before, then after the deadline
+    assert expire_overdue(now=timezone.now() + timedelta(minutes=1)) == 0
+    assert expire_overdue(now=timezone.now() + timedelta(minutes=3)) == 1
+    settle()
+    # then the saga is compensated, with the reason
+    assert instance().status == "compensated"
+    assert "did not answer in time" in instance().reason
+
+
+def test_an_undo_that_never_confirms_needs_intervention_and_alerts(caplog):
+    # given a declined charge whose compensation keeps failing (retried meanwhile)
+    BEHAVIOUR.update(charge="declined", release="broken")
+    start()
+    assert instance().status == "compensating"
+    # when its deadline passes
+    expire_overdue(now=timezone.now() + timedelta(minutes=3))
+    settle()
+    # then a person is needed, and told
+    assert instance().status == "needs_attention"
+    assert sent().count("ReleaseThing") == 1
+    assert len(mail.outbox) == 1
+    assert "t.thing-saga t1 needs intervention" in mail.outbox[0].subject
+    assert "needs intervention" in caplog.text
+
+
+def test_late_and_duplicate_replies_change_nothing():
+    start()
+    before = LogEntry.objects.count()
+    with transaction.atomic():
+        publish(ThingHeld(thing_id="t1", hold_id="again"))
+        publish(ThingRequested(thing_id="t1", amount=5))
+    settle()
+    assert LogEntry.objects.count() == before + 2  # only the two replayed messages
+    assert instance().status == "completed"
+    assert instance().data["hold_id"] == "h-t1"
+
+
+def test_the_declaration_subscribes_to_every_reply():
+    handled = set(registry.get("t.thing-saga").handlers)
+    assert handled == {
+        m.wire_name
+        for m in (
+            saga_parts.ThingRequested,
+            saga_parts.ThingHeld,
+            saga_parts.ThingUnavailable,
+            saga_parts.ThingReleased,
+            saga_parts.ThingCharged,
+            saga_parts.ChargeDeclined,
+        )
+    }
