@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from .log import PendingMessage
 from .messages import Envelope
+from .outbox import handling
 from .subscriptions import Context, Delivery, Handler, Subscription
 
 
@@ -41,21 +42,24 @@ def run_local(
         group = envelopes[index:end]
         contexts = [Context(subscription.name, e) for e in group]
         try:
-            if handler.batch:
-                handler.fn(
-                    [
-                        Delivery(e.message(), c)
-                        for e, c in zip(group, contexts, strict=True)
-                    ]
-                )
-            else:
-                handler.fn(group[0].message(), contexts[0])
+            with handling(group[0].correlation_id, group[0].message_id):
+                _call(handler, group, contexts)
         except Exception as error:
             raise HandlerFailed(group, error) from error
         for context in contexts:
             published.extend(context.published)
         index = end
     return published
+
+
+def _call(handler: Handler, group: Sequence[Envelope], contexts: list[Context]) -> None:
+    if handler.batch:
+        deliveries = [
+            Delivery(e.message(), c) for e, c in zip(group, contexts, strict=True)
+        ]
+        handler.fn(deliveries)
+    else:
+        handler.fn(group[0].message(), contexts[0])
 
 
 def run_outside(subscription: Subscription, envelope: Envelope) -> Context:
@@ -65,7 +69,8 @@ def run_outside(subscription: Subscription, envelope: Envelope) -> Context:
     assert handler is not None and handler.outside
     context = Context(subscription.name, envelope)
     try:
-        handler.fn(envelope.message(), context)
+        with handling(envelope.correlation_id, envelope.message_id):
+            handler.fn(envelope.message(), context)
     except Exception as error:
         raise HandlerFailed([envelope], error) from error
     return context

@@ -33,8 +33,26 @@ _correlation: contextvars.ContextVar[UUID | None] = contextvars.ContextVar(
 )
 
 
+_causation: contextvars.ContextVar[UUID | None] = contextvars.ContextVar(
+    "events_causation_id", default=None
+)
+
+
 def current_correlation_id() -> UUID | None:
     return _correlation.get()
+
+
+@contextmanager
+def handling(correlation_id: UUID, message_id: UUID) -> Iterator[None]:
+    """While a message is handled: whatever is published, by ``ctx.publish`` or by
+    code the handler calls (a command handler saving an aggregate), keeps the message's
+    correlation id and names the message as its cause."""
+    tokens = _correlation.set(correlation_id), _causation.set(message_id)
+    try:
+        yield
+    finally:
+        _correlation.reset(tokens[0])
+        _causation.reset(tokens[1])
 
 
 @contextmanager
@@ -86,6 +104,7 @@ def pending(
 ) -> list[PendingMessage]:
     """Messages stamped with ids, correlation, causation and partition (unwritten)."""
     correlation = correlation_id or current_correlation_id() or uuid4()
+    causation_id = causation_id or _causation.get()
     return [
         PendingMessage(
             message=message,

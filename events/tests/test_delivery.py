@@ -351,3 +351,20 @@ def test_a_parked_stream_event_keeps_its_stream_and_version(subscribe):
     envelope = DeadLetter.objects.get().envelope()
     assert (envelope.stream, envelope.stream_version) == (f"tally-{tally_id}", 1)
     assert envelope == LogEntry.objects.get().envelope()
+
+
+def test_code_a_handler_calls_publishes_with_the_messages_correlation(subscribe):
+    # given a handler that publishes through code it calls, not through ctx
+    sub = subscribe("s", topics=("t.things",))
+
+    @sub.handles(DoThing)
+    def do_thing(command, ctx):
+        publish(ThingHappened(thing_id=command.thing_id, n=2))
+
+    (cmd,) = emit(DoThing(thing_id="a"))
+    drain_all(sub)
+    event = LogEntry.objects.get(type="t.ThingHappened")
+    assert (event.correlation_id, event.causation_id) == (
+        cmd.correlation_id,
+        cmd.message_id,
+    )
