@@ -65,6 +65,10 @@ class OrderPlaced(Event):
     lines: tuple[OrderLine, ...]
     shipping_address: Address
     payment_method: str
+    # What the fulfilment saga charges (the lines' sum) and in which currency; optional
+    # so that events stored before these fields existed still read.
+    amount: Decimal | None = None
+    currency: str | None = None
 
     @staticmethod
     def from_v1(data: dict[str, Any]) -> dict[str, Any]:

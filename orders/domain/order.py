@@ -138,6 +138,8 @@ class Order(Aggregate[OrderState]):
                 lines=tuple(lines),
                 shipping_address=shipping_address,
                 payment_method=payment_method,
+                amount=sum(line.quantity * line.unit_price for line in lines),
+                currency=lines[0].currency,
             )
         )
 

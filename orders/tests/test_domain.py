@@ -39,12 +39,15 @@ def line(sku: str = "MUG", quantity: int = 2, price: str = "9.50") -> OrderLine:
 
 
 def placed(*lines: OrderLine) -> OrderPlaced:
+    lines = lines or (line(),)
     return OrderPlaced(
         order_id=ORDER_ID,
         customer_id=CUSTOMER_ID,
-        lines=lines or (line(),),
+        lines=lines,
         shipping_address=ADDRESS,
         payment_method="card",
+        amount=sum(ln.quantity * ln.unit_price for ln in lines),
+        currency=lines[0].currency,
     )
 
 
