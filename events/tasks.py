@@ -13,6 +13,7 @@ from .checkpoints import pending_targets
 from .delivery import TURN_LIMIT, drain
 from .dispatch.celery import clear_flag
 from .retention import prune as prune_log
+from .sagas import expire_overdue
 from .subscriptions import UnknownSubscription, registry
 
 logger = logging.getLogger(__name__)
@@ -56,3 +57,9 @@ def sweep() -> int:
 def prune() -> int:
     report = prune_log()
     return sum(report.deleted.values())
+
+
+@shared_task(name="events.expire_sagas")
+def expire_sagas() -> int:
+    """Saga steps past their deadline count as failed (see events.sagas)."""
+    return expire_overdue()

@@ -4,10 +4,10 @@ Each subscription gets its own small pool of threads (a lane), so a subscription
 in slow handlers occupies only its own threads and never delays another one. Each
 (subscription, partition) is drained by at most one thread at a time; a wake-up for a
 pair that is being drained makes that drain look again instead of queueing a second
-one. A sweep thread catches up after a restart and after a lost wake-up, and timers
-bring back partitions whose retry is due. Until ``start()`` is called (the WSGI entry
-calls it) wake-ups are ignored: a management command never delivers, the server's
-sweep picks its messages up.
+one. A sweep thread catches up after a restart and after a lost wake-up (and expires
+overdue saga steps), and timers bring back partitions whose retry is due. Until
+``start()`` is called (the WSGI entry calls it) wake-ups are ignored: a management
+command never delivers, the server's sweep picks its messages up.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from ..checkpoints import Target, pending_targets
 from ..delivery import TURN_LIMIT, drain
+from ..sagas import expire_overdue
 from ..subscriptions import UnknownSubscription, registry
 
 logger = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ class InProcessDispatcher:
                 try:
                     close_old_connections()
                     self.wake(pending_targets())
+                    expire_overdue()
                 except Exception:
                     logger.exception("sweep failed; trying again next period")
                 if self._stop.wait(self._sweep_seconds):

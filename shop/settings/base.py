@@ -94,6 +94,7 @@ EVENTS_SWEEP_SECONDS = env.float("EVENTS_SWEEP_SECONDS", default=5.0)
 EVENTS_RETENTION_DEFAULT = timedelta(days=env.int("EVENTS_RETENTION_DAYS", default=7))
 EVENTS_RETENTION = {}  # topic -> timedelta, or None to keep a topic forever
 EVENTS_PRUNE_BATCH = env.int("EVENTS_PRUNE_BATCH", default=1000)
+PAYMENT_PROVIDER_LATENCY_MS = env.int("PAYMENT_PROVIDER_LATENCY_MS", default=200)
 
 # --- Celery (used when EVENTS_DISPATCHER == "celery") -------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -116,6 +117,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BEAT_SCHEDULE = {
     "events-sweep": {
         "task": "events.sweep",
+        "schedule": EVENTS_SWEEP_SECONDS,
+        "options": {"expires": EVENTS_SWEEP_SECONDS},
+    },
+    "events-expire-sagas": {
+        "task": "events.expire_sagas",
         "schedule": EVENTS_SWEEP_SECONDS,
         "options": {"expires": EVENTS_SWEEP_SECONDS},
     },
