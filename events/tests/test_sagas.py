@@ -2,6 +2,7 @@
 missed deadline, an undo that never confirms (needs intervention, alert sent), and
 late or duplicate replies that change nothing. SQLite and PostgreSQL."""
 
+import time
 from datetime import timedelta
 
 from django.core import mail
@@ -151,3 +152,16 @@ def test_the_declaration_subscribes_to_every_reply():
             saga_parts.ChargeDeclined,
         )
     }
+
+
+def test_the_in_process_sweep_expires_overdue_steps(dispatcher):
+    # given a saga waiting on a participant that never answers
+    BEHAVIOUR["hold"] = "silent"
+    start()
+    # when its deadline is already past
+    SagaInstance.objects.update(deadline=timezone.now() - timedelta(seconds=1))
+    # then the dispatcher's sweep (every 0.5 s in tests) fails the step
+    deadline = time.monotonic() + 10
+    while instance().status != "compensated":
+        assert time.monotonic() < deadline, "the sweep never expired the step"
+        time.sleep(0.05)
