@@ -153,8 +153,7 @@ class Saga:
             or instance.step != index
         ):
             return
-        reason = getattr(event, "reason", "") or type(event).__name__
-        cls._fail_step(instance, reason, ctx.publish)
+        cls._fail_step(instance, cls._reason(event), ctx.publish)
 
     @classmethod
     def on_undone(cls, index: int, event: Event, ctx: Context) -> None:
@@ -243,6 +242,15 @@ class Saga:
         instance.deadline = timezone.now() + step.within
         instance.save()
         publish(cls._command(step.undo, instance.data))
+
+    @classmethod
+    def _reason(cls, event: Event) -> str:
+        """The event's own ``reason``, or what it says besides the correlation key."""
+        reason = getattr(event, "reason", "")
+        if reason:
+            return str(reason)
+        details = event.model_dump(mode="json", exclude={cls.correlate_on})
+        return f"{type(event).__name__}: {details}" if details else type(event).__name__
 
     @staticmethod
     def _command(command_type: type[Command], data: dict[str, Any]) -> Message:
