@@ -1,2 +1,2 @@
-"""Payments: a participant of the order flow (its handlers arrive with the order-flow
-issue). Other apps may import only payments.contracts."""
+"""Payments: a participant of the order flow; charges and refunds orders through a
+payment provider (handlers.py). Other apps may import only payments.contracts."""

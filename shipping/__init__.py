@@ -1,2 +1,2 @@
-"""Shipping: a participant of the order flow (its handlers arrive with the order-flow
-issue). Other apps may import only shipping.contracts."""
+"""Shipping: a participant of the order flow; creates, cancels and dispatches an
+order's shipment (handlers.py). Other apps may import only shipping.contracts."""

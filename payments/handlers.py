@@ -1,0 +1,136 @@
+"""Payments' subscription: charge and refund orders through the payment provider.
+
+Both handlers are ``outside=True``: the provider call runs with no database transaction
+open, carrying ``ctx.idempotency_key`` (stable across redeliveries of one message), and
+the platform records the inbox row, the published answer and the checkpoint in a short
+transaction afterwards. The handler's own ``Payment`` row is written with a plain ORM
+``update_or_create`` keyed by ``order_id`` (autocommit, since no transaction is open):
+a crash before the platform's record makes a redelivery repeat the same provider call
+with the same key, which the provider answers as the first time, and rewrite the same
+row. So a message is charged or refunded once however often it is delivered.
+
+Per order, a command is idempotent across messages too (commands are keyed by order,
+so one order's commands run one at a time, in order): an order already charged is
+answered PaymentSucceeded again without a provider call, an order already refunded
+PaymentRefunded. A declined order may be charged again (say with another card).
+RefundPayment for an order with no successful charge (never charged, or declined)
+refunds nothing and answers PaymentRefunded with amount 0, so a compensating saga gets
+its confirmation instead of waiting for its deadline.
+
+Failures: a decline is an answer (PaymentDeclined). A provider that is down or slower
+than the client timeout raises; the platform retries with exponential backoff and
+dead-letters after ``max_attempts``; staff redrive it, and the same key keeps the
+retry from charging twice.
+
+Throughput. Each payment waits for the provider, so payments per second are bounded by
+(concurrent provider calls) / (provider latency), and the database is never the limit.
+Concurrency is:
+
+* the in-process dispatcher: ``EVENTS_INPROCESS_THREADS`` threads for this subscription
+  (each subscription has its own, so slow payments never hold back the others);
+* Celery: this subscription's drain tasks go to their own queue, ``payments``, served
+  by a worker of threads, e.g. ``celery -A shop worker -Q payments --pool threads
+  --concurrency 64``: 64 calls in flight at 8 s each is 8 payments/s.
+
+But one partition is drained by one thread at a time (that keeps one order's messages
+in order), and payments are handled one message at a time, so the concurrency is also
+at most ``EVENTS_PARTITIONS`` (8 by default): with 8 partitions, 64 threads still make
+at most 8 provider calls at once, 1 payment/s at 8 s latency, and a slow call delays
+the other orders of its partition. Raising the throughput means more partitions
+(fixed for a shop with data: it moves keys), not only more threads.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from events.subscriptions import Context, Subscription
+
+from .contracts import (
+    ChargePayment,
+    PaymentDeclined,
+    PaymentRefunded,
+    RefundPayment,
+)
+from .models import Payment
+from .provider import Declined, get_provider
+
+logger = logging.getLogger(__name__)
+
+payments = Subscription("payments", topics=("payments",), queue="payments")
+
+
+@payments.handles(ChargePayment, outside=True)
+def charge_payment(cmd: ChargePayment, ctx: Context) -> None:
+    """Charge the order once; answer PaymentSucceeded or PaymentDeclined. A transient
+    provider error propagates (retried, then dead-lettered)."""
+    payment = Payment.objects.filter(order_id=cmd.order_id).first()
+    if payment is not None and payment.status == Payment.Status.SUCCEEDED:
+        ctx.publish(payment.succeeded())
+        return
+    if payment is not None and payment.status == Payment.Status.REFUNDED:
+        logger.warning("charge of order %s: already refunded", cmd.order_id)
+        ctx.publish(payment.refunded())
+        return
+    record = {
+        "amount": cmd.amount,
+        "currency": cmd.currency,
+        "payment_method": cmd.payment_method,
+    }
+    try:
+        result = get_provider().charge(idempotency_key=ctx.idempotency_key, **record)
+    except Declined as declined:
+        Payment.objects.update_or_create(
+            order_id=cmd.order_id,
+            defaults={
+                **record,
+                "status": Payment.Status.DECLINED,
+                "charge_reference": "",
+                "decline_reason": declined.reason,
+            },
+        )
+        ctx.publish(PaymentDeclined(order_id=cmd.order_id, reason=declined.reason))
+        return
+    payment, _ = Payment.objects.update_or_create(
+        order_id=cmd.order_id,
+        defaults={
+            **record,
+            "amount": result.amount,
+            "currency": result.currency,
+            "status": Payment.Status.SUCCEEDED,
+            "charge_reference": result.reference,
+            "decline_reason": "",
+        },
+    )
+    ctx.publish(payment.succeeded())
+
+
+@payments.handles(RefundPayment, outside=True)
+def refund_payment(cmd: RefundPayment, ctx: Context) -> None:
+    """Refund the order's charge in full, once; answer PaymentRefunded (amount 0 when
+    nothing was charged)."""
+    payment = Payment.objects.filter(order_id=cmd.order_id).first()
+    if payment is None or payment.status == Payment.Status.DECLINED:
+        ctx.publish(
+            PaymentRefunded(
+                order_id=cmd.order_id,
+                amount=Decimal("0.00"),
+                currency=payment.currency if payment else "",
+                payment_reference="",
+            )
+        )
+        return
+    if payment.status == Payment.Status.SUCCEEDED:
+        result = get_provider().refund(
+            idempotency_key=ctx.idempotency_key,
+            charge_reference=payment.charge_reference,
+        )
+        payment, _ = Payment.objects.update_or_create(
+            order_id=cmd.order_id,
+            defaults={
+                "status": Payment.Status.REFUNDED,
+                "refund_reference": result.reference,
+            },
+        )
+    ctx.publish(payment.refunded())
