@@ -10,7 +10,7 @@ from .models import Product
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ("sku", "name", "price", "currency", "on_hand")
+    list_display = ("sku", "name", "price", "currency", "on_hand", "reserved")
     search_fields = ("sku", "name")
 
     def save_model(

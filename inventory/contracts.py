@@ -1,16 +1,81 @@
 """The public contract of inventory: the messages it publishes or accepts.
 
-The only module of this app that another app may import."""
+The only module of this app that another app may import. Every message is on the
+``inventory`` topic; order-related ones are keyed by ``order_id`` (one order's
+reservation messages stay in one partition, in order), StockChanged by ``sku``.
+
+A reservation is all or nothing: ReserveInventory answers InventoryReserved (every line
+held) or InventoryShort (nothing held, the short lines named). ReleaseInventory puts
+held stock back (the saga's compensation); CommitInventory takes it off the shelf for
+good (on dispatch). Each command is idempotent per order: sent again, it changes nothing
+and answers as before.
+"""
+
+from __future__ import annotations
 
 from decimal import Decimal
 from uuid import UUID
 
-from events.messages import Event, message
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+
+from events.messages import Command, Event, message
+
+# --- values used inside messages --------------------------------------------------
+
+
+class StockLine(BaseModel):
+    """A SKU and a quantity of it (asked for, held, released or committed)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    quantity: PositiveInt
+
+
+class Shortage(BaseModel):
+    """A line that could not be held: how many were wanted, how many were available."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    wanted: int
+    available: int
+
+
+# --- commands ---------------------------------------------------------------------
+
+
+@message("inventory.ReserveInventory", topic="inventory", key="order_id")
+class ReserveInventory(Command):
+    """Hold stock for every line of an order, or for none. A SKU named twice is held
+    for the sum of its lines."""
+
+    order_id: UUID
+    lines: tuple[StockLine, ...] = Field(min_length=1)
+
+
+@message("inventory.ReleaseInventory", topic="inventory", key="order_id")
+class ReleaseInventory(Command):
+    """Put an order's held stock back on the shelf; answered by InventoryReleased."""
+
+    order_id: UUID
+
+
+@message("inventory.CommitInventory", topic="inventory", key="order_id")
+class CommitInventory(Command):
+    """The order is dispatched: its held stock leaves the shelf for good; answered by
+    InventoryCommitted."""
+
+    order_id: UUID
+
+
+# --- events -----------------------------------------------------------------------
 
 
 @message("inventory.StockChanged", topic="inventory", key="sku")
 class StockChanged(Event):
-    """A product's sellable stock or catalogue data changed (feeds availability)."""
+    """A product's sellable stock or catalogue data changed (feeds availability).
+    ``available`` is on hand minus what is held for orders."""
 
     sku: str
     name: str
@@ -21,13 +86,33 @@ class StockChanged(Event):
 
 @message("inventory.InventoryReserved", topic="inventory", key="order_id")
 class InventoryReserved(Event):
-    """Stock for every line of an order is held (all or nothing)."""
+    """Stock for every line of an order is held (all or nothing). Sent again, with
+    the same lines, when the order's reservation is asked for again."""
 
     order_id: UUID
+    lines: tuple[StockLine, ...] = ()  # optional: absent from messages stored before
+
+
+@message("inventory.InventoryShort", topic="inventory", key="order_id")
+class InventoryShort(Event):
+    """Not every line of an order could be held, so nothing was held."""
+
+    order_id: UUID
+    shortages: tuple[Shortage, ...]
 
 
 @message("inventory.InventoryReleased", topic="inventory", key="order_id")
 class InventoryReleased(Event):
-    """An order's held stock went back on the shelf (compensation or cancellation)."""
+    """An order's held stock went back on the shelf (compensation or cancellation).
+    ``lines`` is what was released; empty when nothing was held for the order."""
 
     order_id: UUID
+    lines: tuple[StockLine, ...] = ()  # optional: absent from messages stored before
+
+
+@message("inventory.InventoryCommitted", topic="inventory", key="order_id")
+class InventoryCommitted(Event):
+    """An order's held stock left the shelf for good (the order was dispatched)."""
+
+    order_id: UUID
+    lines: tuple[StockLine, ...] = ()

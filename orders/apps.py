@@ -7,4 +7,4 @@ class OrdersConfig(AppConfig):
 
     def ready(self) -> None:
         # registers the command handlers and the subscriptions, once per process
-        from . import handlers, projections  # noqa: F401
+        from . import handlers, projections, reactions, saga  # noqa: F401

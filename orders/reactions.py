@@ -1,0 +1,43 @@
+"""What the Order does when the flow answers: commands the saga sends (confirm,
+reject) and facts of other apps (paid, dispatched). Each runs the same handler as
+``bus.execute`` would, but inside the delivery transaction, so the order's new events,
+the inbox row and the checkpoint commit together; a concurrent change to the order
+is a failure the platform retries."""
+
+from events.subscriptions import Context, Subscription
+from payments.contracts import PaymentSucceeded
+from shipping.contracts import ShipmentDispatched
+
+from . import handlers
+from .contracts import ConfirmOrder, MarkOrderPaid, RejectOrder, ShipOrder
+
+orders = Subscription("orders", topics=("orders", "payments", "shipping"))
+
+
+@orders.handles(ConfirmOrder)
+def confirm_order(command: ConfirmOrder, ctx: Context) -> None:
+    handlers.confirm_order(command)
+
+
+@orders.handles(RejectOrder)
+def reject_order(command: RejectOrder, ctx: Context) -> None:
+    handlers.reject_order(command)
+
+
+@orders.on(PaymentSucceeded)
+def on_payment_succeeded(event: PaymentSucceeded, ctx: Context) -> None:
+    handlers.mark_order_paid(
+        MarkOrderPaid(
+            order_id=event.order_id,
+            amount=event.amount,
+            currency=event.currency,
+            payment_reference=event.payment_reference,
+        )
+    )
+
+
+@orders.on(ShipmentDispatched)
+def on_shipment_dispatched(event: ShipmentDispatched, ctx: Context) -> None:
+    handlers.ship_order(
+        ShipOrder(order_id=event.order_id, tracking_number=event.tracking_number)
+    )

@@ -1,0 +1,64 @@
+"""The order's fulfilment: reserve stock, charge, create the shipment, then confirm;
+on any failure (or a step past its deadline) undo the finished steps in reverse order
+and reject the order with the reason. Declared, not coded: the platform runs it."""
+
+from datetime import timedelta
+
+from events.sagas import Saga, Step, saga
+from inventory.contracts import (
+    InventoryReleased,
+    InventoryReserved,
+    InventoryShort,
+    ReleaseInventory,
+    ReserveInventory,
+)
+from payments.contracts import (
+    ChargePayment,
+    PaymentDeclined,
+    PaymentRefunded,
+    PaymentSucceeded,
+    RefundPayment,
+)
+from shipping.contracts import (
+    CancelShipment,
+    CreateShipment,
+    ShipmentCancelled,
+    ShipmentCreated,
+    ShipmentRejected,
+)
+
+from .contracts import ConfirmOrder, OrderPlaced, RejectOrder
+
+
+@saga
+class OrderFulfilment(Saga):
+    name = "orders.fulfilment"
+    started_by = OrderPlaced
+    correlate_on = "order_id"
+    steps = (
+        Step(
+            send=ReserveInventory,
+            done=InventoryReserved,
+            failed=(InventoryShort,),
+            undo=ReleaseInventory,
+            undone=InventoryReleased,
+            within=timedelta(minutes=2),
+        ),
+        Step(
+            send=ChargePayment,
+            done=PaymentSucceeded,
+            failed=(PaymentDeclined,),
+            undo=RefundPayment,
+            undone=PaymentRefunded,
+            within=timedelta(minutes=5),
+        ),
+        Step(
+            send=CreateShipment,
+            done=ShipmentCreated,
+            failed=(ShipmentRejected,),
+            undo=CancelShipment,
+            undone=ShipmentCancelled,
+            within=timedelta(hours=1),
+        ),
+    )
+    on_completed, on_compensated = ConfirmOrder, RejectOrder
