@@ -157,11 +157,16 @@ def test_the_declaration_subscribes_to_every_reply():
 def test_the_in_process_sweep_expires_overdue_steps(dispatcher):
     # given a saga waiting on a participant that never answers
     BEHAVIOUR["hold"] = "silent"
-    start()
+    start()  # the dispatcher's threads may be the ones that deliver it: wait for them
+    wait_until(lambda: sent("HoldThing") == ["HoldThing"], "the first step")
     # when its deadline is already past
     SagaInstance.objects.update(deadline=timezone.now() - timedelta(seconds=1))
     # then the dispatcher's sweep (every 0.5 s in tests) fails the step
-    deadline = time.monotonic() + 10
-    while instance().status != "compensated":
-        assert time.monotonic() < deadline, "the sweep never expired the step"
+    wait_until(lambda: instance().status == "compensated", "the sweep to expire it")
+
+
+def wait_until(predicate, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
