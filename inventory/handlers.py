@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from events.errors import DomainError
 from events.subscriptions import Context, Subscription
+from shipping.contracts import ShipmentDispatched
 
 from . import domain
 from .contracts import (
@@ -40,7 +41,7 @@ from .models import Hold, Product
 
 logger = logging.getLogger(__name__)
 
-inventory = Subscription("inventory", topics=("inventory",), batch_size=1)
+inventory = Subscription("inventory", topics=("inventory", "shipping"), batch_size=1)
 
 
 class NothingHeldError(DomainError):
@@ -157,3 +158,9 @@ def _answer_again(
     if all(hold.status == Hold.Status.RELEASED for hold in holds):
         return InventoryReleased(order_id=order_id)
     return InventoryReserved(order_id=order_id, lines=_lines(holds))
+
+
+@inventory.on(ShipmentDispatched)
+def on_shipment_dispatched(event: ShipmentDispatched, ctx: Context) -> None:
+    """Staff dispatched the order: its held stock leaves the shelf."""
+    commit_inventory(CommitInventory(order_id=event.order_id), ctx)

@@ -122,3 +122,17 @@ def test_stock_gone_since_the_view_was_read_rejects_the_order(shop):
     summary = queries.order_summary(order_id)
     assert summary["status"] == "rejected" and "POSTER" in summary["reason"]
     assert FakeProviderCharge.objects.count() == 0
+
+
+def test_dispatch_ships_the_order_and_takes_the_stock_off_the_shelf(shop):
+    # given a confirmed order
+    order_id = place(shop, ("MUG", 2))
+    wait_until(lambda: settled(order_id), "the order to settle")
+    # when staff dispatch it
+    call_command("shipping", "dispatch", str(order_id))
+    # then the order is shipped and the stock has left
+    wait_until(
+        lambda: queries.order_summary(order_id)["status"] == "shipped", "shipped"
+    )
+    wait_until(lambda: Product.objects.get(sku="MUG").on_hand == 8, "the stock")
+    assert Product.objects.get(sku="MUG").reserved == 0
