@@ -7,7 +7,15 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ["customers", "orders", "inventory", "payments", "shipping", "notifications"]
+APPS = [
+    "customers",
+    "orders",
+    "inventory",
+    "payments",
+    "shipping",
+    "notifications",
+    "loyalty",
+]
 
 
 def test_import_contracts_are_kept():

@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "payments",
     "shipping",
     "notifications",
+    "loyalty",
 ]
 
 MIDDLEWARE = [
