@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from . import deadletters
+from . import deadletters, sagas
 from .models import Checkpoint, DeadLetter, LogEntry, SagaInstance
 
 
@@ -102,3 +102,31 @@ class SagaInstanceAdmin(ReadOnlyAdmin):
     list_display = ("saga", "key", "status", "step", "deadline", "reason", "updated_at")
     list_filter = ("status", "saga")
     search_fields = ("=key", "=correlation_id")
+    actions = ("retry", "resolve")
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.has_perm("events.change_sagainstance")
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: object = None
+    ) -> list[str]:
+        return [f.name for f in SagaInstance._meta.fields]
+
+    @admin.action(description="Retry the compensation of selected sagas")
+    def retry(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> None:
+        self._act(request, queryset, sagas.retry, "retried")
+
+    @admin.action(description="Mark selected sagas resolved by hand")
+    def resolve(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> None:
+        note = f"by {request.user.get_username()} in the admin"
+        self._act(request, queryset, lambda i: sagas.resolve(i, note=note), "resolved")
+
+    def _act(self, request, queryset, action, verb: str) -> None:
+        done = 0
+        for instance_id in queryset.values_list("id", flat=True):
+            try:
+                action(instance_id)
+                done += 1
+            except sagas.SagaActionError as error:
+                self.message_user(request, str(error), level=messages.ERROR)
+        self.message_user(request, f"{verb.capitalize()} {done} sagas.")

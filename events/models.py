@@ -221,6 +221,7 @@ class SagaInstance(models.Model):
         COMPLETED = "completed"
         COMPENSATED = "compensated"
         NEEDS_ATTENTION = "needs_attention"
+        RESOLVED = "resolved"  # a person settled it by hand
 
     saga = models.CharField(max_length=100)
     key = models.CharField(max_length=200)

@@ -313,3 +313,49 @@ def expire_overdue(*, now: datetime | None = None) -> int:
             unit.flush()
             expired += 1
     return expired
+
+
+class SagaActionError(ValueError):
+    """A staff action on a saga that does not apply (unknown id, wrong status)."""
+
+
+def retry(instance_id: int) -> SagaInstance:
+    """Staff: send the undo that did not confirm again, with a fresh deadline."""
+
+    def compensate_again(cls: type[Saga], instance: SagaInstance) -> None:
+        instance.status = Status.COMPENSATING
+        cls._compensate_from(instance, instance.step, publish)
+
+    return _staff_action(instance_id, compensate_again)
+
+
+def resolve(instance_id: int, *, note: str) -> SagaInstance:
+    """Staff: the saga was settled by hand (say how); nothing more is sent."""
+
+    def settle(cls: type[Saga], instance: SagaInstance) -> None:
+        instance.status, instance.deadline = Status.RESOLVED, None
+        instance.reason = f"{instance.reason}; resolved by hand: {note}".lstrip("; ")
+        instance.save()
+
+    return _staff_action(instance_id, settle)
+
+
+def _staff_action(instance_id: int, action: Any) -> SagaInstance:
+    with transaction.atomic(durable=True):
+        instance = (
+            SagaInstance.objects.select_for_update().filter(id=instance_id).first()
+        )
+        if instance is None:
+            raise SagaActionError(f"no saga with id {instance_id}")
+        if instance.status != Status.NEEDS_ATTENTION:
+            raise SagaActionError(
+                f"saga {instance_id} is {instance.status}, not needs_attention"
+            )
+        declared = _sagas.get(instance.saga)
+        if declared is None:
+            raise SagaActionError(f"saga {instance.saga!r} is not declared any more")
+        unit = UnitOfWork()
+        with correlation_scope(instance.correlation_id), unit.active():
+            action(declared, instance)
+        unit.flush()
+    return instance

@@ -4,15 +4,18 @@ late or duplicate replies that change nothing. SQLite and PostgreSQL."""
 
 import time
 from datetime import timedelta
+from io import StringIO
 
 from django.core import mail
+from django.core.management import CommandError, call_command
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 import pytest
 
 from events.delivery import drain
-from events.models import LogEntry, SagaInstance
+from events.models import Checkpoint, LogEntry, SagaInstance
 from events.outbox import publish
 from events.sagas import expire_overdue
 from events.subscriptions import registry
@@ -170,3 +173,51 @@ def wait_until(predicate, what, timeout=10.0):
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
+
+
+@pytest.fixture
+def stuck():
+    """A saga whose undo never confirmed: it needs a person."""
+    BEHAVIOUR.update(charge="declined", release="broken")
+    start()
+    expire_overdue(now=timezone.now() + timedelta(minutes=3))
+    settle()
+    assert instance().status == "needs_attention"
+    return instance()
+
+
+def test_staff_retry_sends_the_undo_again_and_the_saga_finishes(stuck):
+    # given the hold service works again
+    BEHAVIOUR["release"] = "ok"
+    # when staff retry from the CLI
+    out = StringIO()
+    call_command("events", "sagas", "retry", str(stuck.id), stdout=out)
+    Checkpoint.objects.update(retry_at=None)  # the old failing release's retry is due
+    settle()
+    # then the undo is sent again, confirmed, and the saga compensated
+    assert f"saga {stuck.id} t1: now compensating" in out.getvalue()
+    assert instance().status == "compensated"
+    assert sent("ReleaseThing").count("ReleaseThing") == 2
+
+
+def test_staff_resolve_closes_the_saga_and_sends_nothing(stuck, admin_client):
+    before = LogEntry.objects.count()
+    response = admin_client.post(
+        reverse("admin:events_sagainstance_changelist"),
+        {"action": "resolve", "_selected_action": [stuck.id]},
+        follow=True,
+    )
+    assert b"Resolved 1 sagas." in response.content
+    assert instance().status == "resolved" and "resolved by hand" in instance().reason
+    assert LogEntry.objects.count() == before
+
+
+def test_staff_actions_refuse_a_saga_that_needs_nothing():
+    start()  # completed
+    with pytest.raises(CommandError, match="is completed, not needs_attention"):
+        call_command("events", "sagas", "retry", str(instance().id))
+    with pytest.raises(CommandError, match="no saga with id 424242"):
+        call_command("events", "sagas", "resolve", "424242", "--note", "x")
+    out = StringIO()
+    call_command("events", "sagas", "list", "--status", "any", stdout=out)
+    assert "t.thing-saga" in out.getvalue() and "1 sagas" in out.getvalue()

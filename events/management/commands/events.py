@@ -1,4 +1,4 @@
-"""``manage.py events status|replay|deadletters|prune|rebuild``: operating the platform.
+"""``manage.py events status|replay|deadletters|prune|rebuild|sagas``: operations.
 
 Every failure is a clear message on stderr and a non-zero exit (CommandError)."""
 
@@ -14,8 +14,16 @@ from django.utils.dateparse import parse_datetime
 
 from tqdm import tqdm
 
-from events import deadletters, projections, rebuild, replay, retention, status
-from events.models import DeadLetter
+from events import (
+    deadletters,
+    projections,
+    rebuild,
+    replay,
+    retention,
+    sagas,
+    status,
+)
+from events.models import DeadLetter, SagaInstance
 from events.subscriptions import UnknownSubscription, registry
 
 
@@ -85,6 +93,20 @@ class Command(BaseCommand):
             "prune", help="Delete messages past their topic's retention."
         )
 
+        flows = actions.add_parser("sagas", help="List sagas; retry or resolve them.")
+        saga_verbs = flows.add_subparsers(dest="saga_verb", required=True)
+        saga_list = saga_verbs.add_parser("list")
+        saga_list.add_argument(
+            "--status",
+            default="needs_attention",
+            choices=[*SagaInstance.Status.values, "any"],
+        )
+        saga_retry = saga_verbs.add_parser("retry", help="Send the failed undo again.")
+        saga_retry.add_argument("id", type=_positive)
+        saga_resolve = saga_verbs.add_parser("resolve", help="Settled by hand.")
+        saga_resolve.add_argument("id", type=_positive)
+        saga_resolve.add_argument("--note", required=True, help="What was done.")
+
         build = actions.add_parser(
             "rebuild", help="Rebuild a projection side by side, then switch to it."
         )
@@ -114,6 +136,8 @@ class Command(BaseCommand):
             getattr(self, f"_deadletters_{options['verb']}")(options)
         elif action == "rebuild":
             self._rebuild(options)
+        elif action == "sagas":
+            self._sagas(options)
         else:
             report = retention.prune()
             for topic, count in sorted(report.deleted.items()):
@@ -128,6 +152,28 @@ class Command(BaseCommand):
             return registry.get(name)
         except UnknownSubscription as error:
             raise CommandError(str(error)) from None
+
+    def _sagas(self, options: dict) -> None:
+        verb = options["saga_verb"]
+        try:
+            if verb == "retry":
+                instance = sagas.retry(options["id"])
+            elif verb == "resolve":
+                instance = sagas.resolve(options["id"], note=options["note"])
+            else:
+                rows = SagaInstance.objects.order_by("started_at", "id")
+                if options["status"] != "any":
+                    rows = rows.filter(status=options["status"])
+                for row in rows:
+                    self.stdout.write(
+                        f"{row.id:>6} {row.saga:<24} {row.key:<38} {row.status:<16} "
+                        f"step {row.step}  {row.reason[:60]}"
+                    )
+                self.stdout.write(f"{rows.count()} sagas")
+                return
+        except sagas.SagaActionError as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"saga {instance.id} {instance.key}: now {instance.status}")
 
     def _rebuild(self, options: dict) -> None:
         try:
