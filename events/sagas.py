@@ -158,12 +158,12 @@ class Saga:
     @classmethod
     def on_undone(cls, index: int, event: Event, ctx: Context) -> None:
         instance = cls._instance(event)
-        if (
-            instance is None
-            or instance.status != Status.COMPENSATING
-            or instance.step != index
-        ):
+        # An undo confirmed after its deadline (needs_attention) did happen all the
+        # same: the compensation goes on.
+        waiting = (Status.COMPENSATING, Status.NEEDS_ATTENTION)
+        if instance is None or instance.status not in waiting or instance.step != index:
             return
+        instance.status = Status.COMPENSATING
         cls._compensate_from(instance, index - 1, ctx.publish)
 
     # -- deadlines ---------------------------------------------------------------

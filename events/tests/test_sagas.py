@@ -221,3 +221,13 @@ def test_staff_actions_refuse_a_saga_that_needs_nothing():
     out = StringIO()
     call_command("events", "sagas", "list", "--status", "any", stdout=out)
     assert "t.thing-saga" in out.getvalue() and "1 sagas" in out.getvalue()
+
+
+def test_an_undo_confirmed_late_still_finishes_the_compensation(stuck):
+    # given the hold service works again, and the platform's retry of the release
+    BEHAVIOUR["release"] = "ok"
+    Checkpoint.objects.update(retry_at=None)
+    # when it is delivered
+    settle()
+    # then the late confirmation moves the saga on, without staff
+    assert instance().status == "compensated"
