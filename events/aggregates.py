@@ -9,6 +9,7 @@ the aggregate is saved. Loading reads the newest snapshot of the current
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from datetime import datetime
 from typing import ClassVar, Generic, TypeVar
@@ -29,7 +30,7 @@ S = TypeVar("S", bound=BaseModel)
 A = TypeVar("A", bound="Aggregate")
 
 
-class Aggregate(Generic[S]):
+class Aggregate(ABC, Generic[S]):
     """Base of event-sourced aggregates."""
 
     stream_prefix: ClassVar[str]
@@ -50,9 +51,9 @@ class Aggregate(Generic[S]):
         return cls.State()  # type: ignore[return-value]
 
     @staticmethod
+    @abstractmethod
     def evolve(state: S, event: Event) -> S:
         """The state after ``event``: pure, no I/O, never refuses a stored event."""
-        raise NotImplementedError
 
     @classmethod
     def stream_for(cls, aggregate_id: UUID) -> str:

@@ -10,6 +10,7 @@ clock), so a rebuild gives the same rows as the live model.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import ClassVar, TypeVar
 
@@ -22,7 +23,7 @@ from .subscriptions import Delivery, Subscription
 M = TypeVar("M", bound=models.Model)
 
 
-class Projection:
+class Projection(ABC):
     """Base of read models. Subclasses set ``name`` (its subscription), ``topics``,
     ``handles`` (message types it applies) and ``tables`` (models it owns)."""
 
@@ -41,9 +42,9 @@ class Projection:
         """Where to read and write ``model``'s rows in this run (live or shadow)."""
         return self._tables[model]  # type: ignore[return-value]
 
+    @abstractmethod
     def apply(self, deliveries: Sequence[Delivery]) -> None:
         """Apply messages in order, in the caller's transaction."""
-        raise NotImplementedError
 
 
 class UnknownProjection(LookupError):
