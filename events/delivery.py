@@ -22,16 +22,13 @@ Guarantees:
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 from django.db import connection, transaction
-from django.utils import timezone
 
-from . import checkpoints, deadletters, inbox, log, waiting
+from . import checkpoints, inbox, log, waiting, window
 from .checkpoints import CheckpointMoved
+from .failures import DrainResult, record_failure
 from .handling import HandlerFailed, is_outside, run_local, run_outside
 from .locks import drain_lock
 from .messages import Envelope
@@ -44,18 +41,6 @@ logger = logging.getLogger(__name__)
 # Messages per drain turn; then the drain yields so one busy partition cannot starve
 # the others (the in-process dispatcher and the Celery task both re-queue it).
 TURN_LIMIT = 5000
-
-
-@dataclass
-class DrainResult:
-    """What one drain call did, and whether the caller should come back."""
-
-    handled: int = 0
-    failures: int = 0
-    dead_lettered: int = 0
-    retry_at: datetime | None = None
-    busy: bool = False
-    more: bool = False
 
 
 def drain(
@@ -96,6 +81,17 @@ def _drain_locked(
             ).retry_at
             return
         if where.head <= where.position:
+            return
+        if subscription.concurrency > 1:
+            try:
+                window.drain_window(subscription, partition, result, limit, where)
+            except CheckpointMoved:
+                logger.info(
+                    "%s p%s: checkpoint moved; re-reading", subscription.name, partition
+                )
+                where = checkpoints.where(subscription, partition)
+                continue
+            waiting.notify_advanced()
             return
         batch = log.read(
             partition,
@@ -206,7 +202,7 @@ def _deliver_local(
             ):
                 return False
             start = before_end
-        _record_failure(
+        record_failure(
             subscription, partition, envelopes[bad], failed.error, start, result
         )
         return False
@@ -223,7 +219,7 @@ def _deliver_outside(
         try:
             context = run_outside(subscription, envelope)
         except HandlerFailed as failed:
-            _record_failure(
+            record_failure(
                 subscription, envelope.partition, envelope, failed.error, start, result
             )
             return False
@@ -231,74 +227,12 @@ def _deliver_outside(
     else:
         published = []
     with transaction.atomic(durable=True):
-        if inbox.claim(subscription.name, [envelope]):
+        if inbox.claim(subscription.name, [envelope]):  # else its messages are in
             result.handled += 1
-        unit = UnitOfWork()
-        unit.add(published)
-        unit.flush()
+            unit = UnitOfWork()
+            unit.add(published)
+            unit.flush()
         checkpoints.advance(
             subscription.name, envelope.partition, expected=start, to=envelope.offset
         )
     return True
-
-
-def _record_failure(
-    subscription: Subscription,
-    partition: int,
-    envelope: Envelope,
-    error: BaseException,
-    start: int,
-    result: DrainResult,
-) -> None:
-    """Count a failed attempt: schedule a retry with backoff, or park the message."""
-    result.failures += 1
-    text = f"{type(error).__name__}: {error}"
-    trace = "".join(traceback.format_exception(error))
-    with transaction.atomic(durable=True):
-        checkpoint = Checkpoint.objects.select_for_update().get(
-            subscription=subscription.name, partition=partition
-        )
-        if checkpoint.position != start:
-            raise CheckpointMoved(
-                f"{subscription.name} p{partition} moved from {start}"
-            )
-        attempts = (
-            checkpoint.attempts + 1
-            if checkpoint.failing_offset == envelope.offset
-            else 1
-        )
-        if attempts >= subscription.max_attempts:
-            deadletters.park(
-                subscription.name, envelope, error=text, trace=trace, attempts=attempts
-            )
-            checkpoints.advance(
-                subscription.name, partition, expected=start, to=envelope.offset
-            )
-            result.dead_lettered += 1
-            logger.error(
-                "%s: parked %s p%s@%s after %s attempts: %s",
-                subscription.name,
-                envelope.type,
-                partition,
-                envelope.offset,
-                attempts,
-                text,
-            )
-            return
-        checkpoint.failing_offset = envelope.offset
-        checkpoint.attempts = attempts
-        checkpoint.retry_at = timezone.now() + subscription.backoff.delay(attempts)
-        checkpoint.last_error = text[:4000]
-        checkpoint.save()
-        result.retry_at = checkpoint.retry_at
-        logger.warning(
-            "%s: %s p%s@%s failed (attempt %s of %s), retry at %s: %s",
-            subscription.name,
-            envelope.type,
-            partition,
-            envelope.offset,
-            attempts,
-            subscription.max_attempts,
-            checkpoint.retry_at,
-            text,
-        )

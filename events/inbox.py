@@ -86,6 +86,17 @@ def contains(subscription: str, message_id: UUID) -> bool:
     ).exists()
 
 
+def handled(subscription: str, message_ids: Sequence[UUID]) -> set[UUID]:
+    """Which of ``message_ids`` the subscription has handled (one query)."""
+    if not message_ids:
+        return set()
+    return set(
+        InboxEntry.objects.filter(
+            subscription=subscription, message_id__in=list(message_ids)
+        ).values_list("message_id", flat=True)
+    )
+
+
 def forget_after(subscription: str, partition: int, offset: int) -> int:
     """Drop the records of messages past ``offset`` so a replay handles them again."""
     deleted, _ = InboxEntry.objects.filter(

@@ -14,6 +14,9 @@ effects, the inbox row and the checkpoint commit together). One declared
 ``outside=True`` runs with no transaction open and must pass ``ctx.idempotency_key``
 to the outside service; a ``batch=True`` handler receives each run of consecutive
 messages it handles (one function may handle several types) at once.
+
+``concurrency=N`` lets a subscription whose handlers are all outside run up to N calls
+of a partition at once, one key at a time (``events.window``): for slow services.
 """
 
 from __future__ import annotations
@@ -95,13 +98,14 @@ class Subscription:
         batch_size: int = 500,
         start: Start = "earliest",
         queue: str | None = None,
+        concurrency: int = 1,
         register: bool = True,
     ) -> None:
         if not topics:
             raise ImproperlyConfigured(f"subscription {name!r} reads no topic")
-        if max_attempts < 1 or batch_size < 1:
+        if max_attempts < 1 or batch_size < 1 or concurrency < 1:
             raise ImproperlyConfigured(
-                f"{name!r}: max_attempts, batch_size must be >= 1"
+                f"{name!r}: max_attempts, batch_size, concurrency must be >= 1"
             )
         self.name = name
         self.topics = tuple(topics)
@@ -112,6 +116,9 @@ class Subscription:
         # Celery queue of its drain tasks: give slow, I/O-bound subscriptions their own
         # queue and worker (e.g. a thread pool) so they never occupy the others' slots.
         self.queue = queue
+        # Outside calls in flight at once per partition (events.window); above 1, every
+        # handler must be outside=True: a transaction's worth of work gains nothing.
+        self.concurrency = concurrency
         self.handlers: dict[str, Handler] = {}
         if register:
             registry.register(self)
@@ -149,6 +156,11 @@ class Subscription:
             )
         if outside and batch:
             raise ImproperlyConfigured("an outside handler takes one message at a time")
+        if self.concurrency > 1 and not outside:
+            raise ImproperlyConfigured(
+                f"{self.name!r} has concurrency {self.concurrency}: "
+                "its handlers must be outside=True"
+            )
 
         def register(fn: Callable[..., None]) -> Callable[..., None]:
             if message_type.wire_name in self.handlers:

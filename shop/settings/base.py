@@ -96,6 +96,9 @@ EVENTS_RETENTION_DEFAULT = timedelta(days=env.int("EVENTS_RETENTION_DAYS", defau
 EVENTS_RETENTION = {}  # topic -> timedelta, or None to keep a topic forever
 EVENTS_PRUNE_BATCH = env.int("EVENTS_PRUNE_BATCH", default=1000)
 PAYMENT_PROVIDER_LATENCY_MS = env.int("PAYMENT_PROVIDER_LATENCY_MS", default=200)
+# Provider calls in flight per partition (events.window): at most EVENTS_PARTITIONS x
+# this at once, so payments/s <= EVENTS_PARTITIONS x PAYMENTS_CONCURRENCY / latency.
+PAYMENTS_CONCURRENCY = env.int("PAYMENTS_CONCURRENCY", default=8)
 
 # --- Celery (used when EVENTS_DISPATCHER == "celery") -------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
