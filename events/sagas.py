@@ -10,11 +10,20 @@ after a transition, never half way. Every transition is also published as an eve
 
 Commands are built from the saga's data by field name: the starting event's fields,
 plus the fields of each step's done event. A late or duplicate reply (for another step,
-or for an instance that has moved on) changes nothing. A failed step, or a step past
-its deadline, starts the compensation of the completed steps in reverse order, one at
-a time; an undo that does not confirm by its deadline (its handler failing through its
-retries) marks the saga ``needs_attention`` and publishes SagaNeedsIntervention, which
-raises an alert (``events.alerts``).
+or for an instance that has moved on) changes nothing. A failed step starts the
+compensation of the completed steps in reverse order, one at a time. A step past its
+deadline fails too, and is undone with them: its command may still take effect (a
+charge answered after the saga gave up), and the undo, sent to the same key, is handled
+after it. An undo that does not confirm by its deadline (its handler failing through
+its retries) marks the saga ``needs_attention`` and publishes SagaNeedsIntervention,
+which raises an alert (``events.alerts``).
+
+``cancelled_by`` names an event that calls the saga off (a customer's cancellation):
+a running saga undoes its finished steps and the one in flight, a completed one all of
+its steps; neither sends ``on_compensated`` (the cancellation already says how the
+business transaction ended). A saga already compensating or finished ignores it.
+Participants must therefore answer an undo of something they never did (release of
+no stock, refund of no charge) with its confirmation.
 """
 
 from __future__ import annotations
@@ -71,6 +80,11 @@ class SagaStepFailed(SagaTransition):
     pass
 
 
+@message("sagas.SagaCancelled", topic="sagas", key="key")
+class SagaCancelled(SagaTransition):
+    pass
+
+
 @message("sagas.SagaCompensating", topic="sagas", key="key")
 class SagaCompensating(SagaTransition):
     pass
@@ -94,6 +108,7 @@ class SagaNeedsIntervention(SagaTransition):
 # --- declaring and running ---------------------------------------------------------
 
 Status = SagaInstance.Status
+CANCELLED = "_cancelled"  # in an instance's data: called off by ``cancelled_by``
 
 
 class Saga:
@@ -106,6 +121,7 @@ class Saga:
     steps: ClassVar[tuple[Step, ...]]
     on_completed: ClassVar[type[Command] | None] = None
     on_compensated: ClassVar[type[Command] | None] = None
+    cancelled_by: ClassVar[type[Event] | None] = None
 
     # -- reactions (run inside the delivery transaction) ------------------------
 
@@ -166,6 +182,27 @@ class Saga:
         instance.status = Status.COMPENSATING
         cls._compensate_from(instance, index - 1, ctx.publish)
 
+    @classmethod
+    def on_cancelled(cls, event: Event, ctx: Context) -> None:
+        instance = cls._instance(event)
+        if instance is None or instance.status not in (
+            Status.RUNNING,
+            Status.COMPLETED,
+        ):
+            return  # not started here, or already undoing or settled
+        reason = f"cancelled: {cls._reason(event)}"
+        if instance.status == Status.COMPLETED:
+            undo_from = len(cls.steps) - 1
+        else:  # the step in flight too, when its undo can be built without its answer
+            undo_from = instance.step - (
+                0 if cls._can_undo(instance, instance.step) else 1
+            )
+        instance.status, instance.reason = Status.COMPENSATING, reason
+        instance.data = {**instance.data, CANCELLED: True}
+        ctx.publish(SagaCancelled(saga=cls.name, key=instance.key, reason=reason))
+        ctx.publish(SagaCompensating(saga=cls.name, key=instance.key, reason=reason))
+        cls._compensate_from(instance, undo_from, ctx.publish)
+
     # -- deadlines ---------------------------------------------------------------
 
     @classmethod
@@ -173,7 +210,12 @@ class Saga:
         """A deadline passed (called by the sweep, in its own transaction)."""
         step = cls.steps[instance.step]
         if instance.status == Status.RUNNING:
-            cls._fail_step(instance, f"{step.name} did not answer in time", publish)
+            cls._fail_step(
+                instance,
+                f"{step.name} did not answer in time",
+                publish,
+                undo_failed_step=True,
+            )
         elif instance.status == Status.COMPENSATING:
             instance.status, instance.deadline = Status.NEEDS_ATTENTION, None
             instance.reason = f"undo of {step.name} did not confirm in time"
@@ -207,7 +249,14 @@ class Saga:
         ctx.publish(cls._command(step.send, instance.data))
 
     @classmethod
-    def _fail_step(cls, instance: SagaInstance, reason: str, publish: Any) -> None:
+    def _fail_step(
+        cls,
+        instance: SagaInstance,
+        reason: str,
+        publish: Any,
+        *,
+        undo_failed_step: bool = False,
+    ) -> None:
         step = cls.steps[instance.step]
         instance.status, instance.reason = Status.COMPENSATING, reason
         publish(
@@ -216,7 +265,8 @@ class Saga:
             )
         )
         publish(SagaCompensating(saga=cls.name, key=instance.key, reason=reason))
-        cls._compensate_from(instance, instance.step - 1, publish)
+        undo_it = undo_failed_step and cls._can_undo(instance, instance.step)
+        cls._compensate_from(instance, instance.step - (0 if undo_it else 1), publish)
 
     @classmethod
     def _compensate_from(cls, instance: SagaInstance, index: int, publish: Any) -> None:
@@ -230,7 +280,7 @@ class Saga:
             publish(
                 SagaCompensated(saga=cls.name, key=instance.key, reason=instance.reason)
             )
-            if cls.on_compensated is not None:
+            if cls.on_compensated is not None and not instance.data.get(CANCELLED):
                 publish(
                     cls._command(
                         cls.on_compensated, {**instance.data, "reason": instance.reason}
@@ -242,6 +292,16 @@ class Saga:
         instance.deadline = timezone.now() + step.within
         instance.save()
         publish(cls._command(step.undo, instance.data))
+
+    @classmethod
+    def _can_undo(cls, instance: SagaInstance, index: int) -> bool:
+        """Whether step ``index``'s undo can be built from what the saga knows (an undo
+        needing fields of the step's own answer cannot be sent before it)."""
+        undo = cls.steps[index].undo
+        if undo is None:
+            return False
+        required = {n for n, f in undo.model_fields.items() if f.is_required()}
+        return required <= instance.data.keys()
 
     @classmethod
     def _reason(cls, event: Event) -> str:
@@ -266,12 +326,16 @@ _sagas: dict[str, type[Saga]] = {}
 def saga(cls: type[Saga]) -> type[Saga]:
     """Declare a saga: subscribe it to its starting event and to every reply."""
     topics = {cls.started_by.topic}
+    if cls.cancelled_by is not None:
+        topics.add(cls.cancelled_by.topic)
     for step in cls.steps:
         topics |= {step.done.topic, *(f.topic for f in step.failed)}
         if step.undone is not None:
             topics.add(step.undone.topic)
     subscription = Subscription(cls.name, topics=tuple(sorted(topics)))
     subscription.on(cls.started_by)(cls.start)
+    if cls.cancelled_by is not None:
+        subscription.on(cls.cancelled_by)(cls.on_cancelled)
     for index, step in enumerate(cls.steps):
         subscription.on(step.done)(_bound(cls.on_done, index))
         for failed in step.failed:

@@ -2,7 +2,15 @@
 reject) and facts of other apps (paid, dispatched). Each runs the same handler as
 ``bus.execute`` would, but inside the delivery transaction, so the order's new events,
 the inbox row and the checkpoint commit together; a concurrent change to the order
-is a failure the platform retries."""
+is a failure the platform retries.
+
+A customer may cancel while the saga is still at work, so a confirmation or a payment
+can reach an order that is already cancelled: that is no error to retry and park, the
+saga undoes the step (it refunds the payment), and the order records nothing. A
+dispatch reaching a cancelled order is left to fail: the parcel has left, and a person
+must settle it (the saga's refused CancelShipment raises the alert too)."""
+
+import logging
 
 from events.subscriptions import Context, Subscription
 from payments.contracts import PaymentSucceeded
@@ -10,13 +18,18 @@ from shipping.contracts import ShipmentDispatched
 
 from . import handlers
 from .contracts import ConfirmOrder, MarkOrderPaid, RejectOrder, ShipOrder
+from .domain.errors import OrderClosedError
 
+logger = logging.getLogger(__name__)
 orders = Subscription("orders", topics=("orders", "payments", "shipping"))
 
 
 @orders.handles(ConfirmOrder)
 def confirm_order(command: ConfirmOrder, ctx: Context) -> None:
-    handlers.confirm_order(command)
+    try:
+        handlers.confirm_order(command)
+    except OrderClosedError as closed:
+        logger.info("%s; the saga undoes it", closed)
 
 
 @orders.handles(RejectOrder)
@@ -26,14 +39,17 @@ def reject_order(command: RejectOrder, ctx: Context) -> None:
 
 @orders.on(PaymentSucceeded)
 def on_payment_succeeded(event: PaymentSucceeded, ctx: Context) -> None:
-    handlers.mark_order_paid(
-        MarkOrderPaid(
-            order_id=event.order_id,
-            amount=event.amount,
-            currency=event.currency,
-            payment_reference=event.payment_reference,
+    try:
+        handlers.mark_order_paid(
+            MarkOrderPaid(
+                order_id=event.order_id,
+                amount=event.amount,
+                currency=event.currency,
+                payment_reference=event.payment_reference,
+            )
         )
-    )
+    except OrderClosedError as closed:
+        logger.info("%s; the saga refunds it", closed)
 
 
 @orders.on(ShipmentDispatched)

@@ -1,6 +1,9 @@
 """The order's fulfilment: reserve stock, charge, create the shipment, then confirm;
 on any failure (or a step past its deadline) undo the finished steps in reverse order
-and reject the order with the reason. Declared, not coded: the platform runs it."""
+and reject the order with the reason. A customer's cancellation (OrderCancelled, which
+the Order accepts until it has shipped) undoes every step done or in flight: the
+shipment is cancelled, the payment refunded, the stock released. Declared, not coded:
+the platform runs it."""
 
 from datetime import timedelta
 
@@ -27,7 +30,7 @@ from shipping.contracts import (
     ShipmentRejected,
 )
 
-from .contracts import ConfirmOrder, OrderPlaced, RejectOrder
+from .contracts import ConfirmOrder, OrderCancelled, OrderPlaced, RejectOrder
 
 
 @saga
@@ -62,3 +65,4 @@ class OrderFulfilment(Saga):
         ),
     )
     on_completed, on_compensated = ConfirmOrder, RejectOrder
+    cancelled_by = OrderCancelled

@@ -15,7 +15,8 @@ answered PaymentSucceeded again without a provider call, an order already refund
 PaymentRefunded. A declined order may be charged again (say with another card).
 RefundPayment for an order with no successful charge (never charged, or declined)
 refunds nothing and answers PaymentRefunded with amount 0, so a compensating saga gets
-its confirmation instead of waiting for its deadline.
+its confirmation instead of waiting for its deadline; it marks the order refunded all
+the same, so a charge handled after it (a redriven dead letter) takes no money.
 
 Failures: a decline is an answer (PaymentDeclined). A provider that is down or slower
 than the client timeout raises; the platform retries with exponential backoff and
@@ -122,14 +123,18 @@ def refund_payment(cmd: RefundPayment, ctx: Context) -> None:
     nothing was charged)."""
     payment = Payment.objects.filter(order_id=cmd.order_id).first()
     if payment is None or payment.status == Payment.Status.DECLINED:
-        ctx.publish(
-            PaymentRefunded(
-                order_id=cmd.order_id,
-                amount=Decimal("0.00"),
-                currency=payment.currency if payment else "",
-                payment_reference="",
-            )
+        # Nothing to give back, but the order is closed for charges from now on: a
+        # charge redriven from the dead letters later is answered "refunded", never
+        # taken (see charge_payment).
+        payment, _ = Payment.objects.update_or_create(
+            order_id=cmd.order_id,
+            defaults={
+                "status": Payment.Status.REFUNDED,
+                "amount": Decimal("0.00"),
+                "currency": payment.currency if payment else "",
+            },
         )
+        ctx.publish(payment.refunded())
         return
     if payment.status == Payment.Status.SUCCEEDED:
         result = get_provider().refund(

@@ -28,6 +28,7 @@ ThingCharged = _msg("ThingCharged", Event)
 ChargeDeclined = _msg("ChargeDeclined", Event, reason=str)
 FinishThing = _msg("FinishThing", Command)
 AbandonThing = _msg("AbandonThing", Command, reason=str)
+ThingCancelled = _msg("ThingCancelled", Event, reason=str)
 
 
 @saga
@@ -52,6 +53,7 @@ class ThingSaga(Saga):
         ),
     )
     on_completed, on_compensated = FinishThing, AbandonThing
+    cancelled_by = ThingCancelled
 
 
 BEHAVIOUR = {"hold": "ok", "charge": "ok", "release": "ok"}

@@ -148,6 +148,7 @@ def test_the_declaration_subscribes_to_every_reply():
         m.wire_name
         for m in (
             saga_parts.ThingRequested,
+            saga_parts.ThingCancelled,
             saga_parts.ThingHeld,
             saga_parts.ThingUnavailable,
             saga_parts.ThingReleased,
@@ -231,3 +232,46 @@ def test_an_undo_confirmed_late_still_finishes_the_compensation(stuck):
     settle()
     # then the late confirmation moves the saga on, without staff
     assert instance().status == "compensated"
+
+
+def cancel(thing_id="t1"):
+    with transaction.atomic():
+        publish(saga_parts.ThingCancelled(thing_id=thing_id, reason="changed my mind"))
+    settle()
+
+
+def test_cancelling_a_running_saga_undoes_what_it_did_and_sends_no_abandon(behaviour):
+    # given a saga whose hold is done and whose charge is in flight
+    behaviour["charge"] = "silent"
+    start()
+    assert instance().status == "running" and instance().step == 1
+    # when the thing is cancelled
+    cancel()
+    # then the hold is released (the charge has no undo), the saga is compensated with
+    # the cancellation as its reason, and AbandonThing is not sent: it was cancelled
+    assert sent("ReleaseThing", "AbandonThing") == ["ReleaseThing"]
+    saga = instance()
+    assert saga.status == "compensated"
+    assert saga.reason == "cancelled: changed my mind"
+    assert "sagas.SagaCancelled" in LogEntry.objects.values_list("type", flat=True)
+
+
+def test_cancelling_a_completed_saga_undoes_every_step():
+    start()
+    assert instance().status == "completed"
+    cancel()
+    assert sent("ReleaseThing") == ["ReleaseThing"]
+    assert instance().status == "compensated"
+
+
+def test_a_cancellation_of_a_saga_already_compensating_changes_nothing(behaviour):
+    # given a saga compensating a declined charge, whose release is failing
+    behaviour.update(charge="declined", release="broken")
+    start()
+    assert instance().status == "compensating"
+    releases = sent("ReleaseThing")
+    # when cancelled meanwhile
+    cancel()
+    # then nothing new is sent and the saga still waits for its undo
+    assert sent("ReleaseThing") == releases
+    assert instance().status == "compensating" and instance().reason == "card declined"
