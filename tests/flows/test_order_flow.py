@@ -12,6 +12,7 @@ from uuid import uuid4
 
 from django.core import mail
 from django.core.management import call_command
+from django.db import transaction
 from django.utils import timezone
 
 import pytest
@@ -19,6 +20,7 @@ import pytest
 import inventory.handlers
 from events import bus
 from events.models import DeadLetter, LogEntry, SagaInstance
+from events.outbox import publish
 from events.sagas import expire_overdue
 from inventory.models import Product
 from loyalty import queries as loyalty
@@ -27,6 +29,7 @@ from orders.contracts import Address, CancelOrder, OrderItem, PlaceOrder
 from orders.domain.errors import InvalidTransitionError
 from orders.models import AvailabilityView, CustomerView
 from payments.models import FakeProviderCharge, FakeProviderRefund, Payment
+from shipping.contracts import CancelShipment
 from shipping.models import Shipment
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,8 +69,8 @@ def shop(dispatcher):
     return CustomerView.objects.get().customer_id
 
 
-def place(customer_id, *items, payment_method="pm_card_visa"):
-    order_id = uuid4()
+def place(customer_id, *items, payment_method="pm_card_visa", order_id=None):
+    order_id = order_id or uuid4()
     bus.execute(
         PlaceOrder(
             order_id=order_id,
@@ -131,6 +134,23 @@ def test_stock_gone_since_the_view_was_read_rejects_the_order(shop):
     summary = queries.order_summary(order_id)
     assert summary["status"] == "rejected" and "POSTER" in summary["reason"]
     assert FakeProviderCharge.objects.count() == 0
+
+
+def test_a_failed_shipment_refunds_releases_and_rejects(shop):
+    # given a shipment that cannot be created (its order's shipment was cancelled)
+    order_id = uuid4()
+    with transaction.atomic():
+        publish(CancelShipment(order_id=order_id))
+    # when the order is placed
+    place(shop, ("MUG", 2), order_id=order_id)
+    # then the charge is refunded, the stock released, the order rejected
+    wait_until(lambda: undone(order_id), "the saga to compensate", 30)
+    summary = queries.order_summary(order_id)
+    assert summary["status"] == "rejected"
+    assert summary["reason"] == "the order's shipment was cancelled"
+    assert FakeProviderRefund.objects.count() == 1
+    assert Payment.objects.get(order_id=order_id).status == "refunded"
+    assert Product.objects.get(sku="MUG").reserved == 0
 
 
 def test_dispatch_ships_the_order_and_takes_the_stock_off_the_shelf(shop):
