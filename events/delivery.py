@@ -34,6 +34,7 @@ from .locks import drain_lock
 from .messages import Envelope
 from .models import Checkpoint
 from .outbox import UnitOfWork
+from .store import ConcurrencyConflict
 from .subscriptions import Subscription
 
 logger = logging.getLogger(__name__)
@@ -183,6 +184,16 @@ def _deliver_local(
                 )
             unit.flush()
             checkpoints.advance(subscription.name, partition, expected=start, to=end)
+    except ConcurrencyConflict as conflict:
+        # The batch's stream appends collided when written at the end (another writer
+        # got there first, or two messages of the batch loaded the same aggregate).
+        # One message per transaction; a conflict that persists is a failed attempt.
+        if len(envelopes) > 1:
+            return _deliver_one_by_one(
+                subscription, partition, envelopes, start, end, result
+            )
+        record_failure(subscription, partition, envelopes[0], conflict, start, result)
+        return False
     except HandlerFailed as failed:
         if len(failed.envelopes) > 1:  # a batch handler failed: find the bad message
             return _deliver_local(
@@ -207,6 +218,25 @@ def _deliver_local(
         )
         return False
     result.handled += len(fresh)
+    return True
+
+
+def _deliver_one_by_one(
+    subscription: Subscription,
+    partition: int,
+    envelopes: Sequence[Envelope],
+    start: int,
+    end: int,
+    result: DrainResult,
+) -> bool:
+    position = start
+    for index, envelope in enumerate(envelopes):
+        to = end if index == len(envelopes) - 1 else envelope.offset
+        if not _deliver_local(
+            subscription, partition, [envelope], position, to, result, singles=True
+        ):
+            return False
+        position = to
     return True
 
 

@@ -21,7 +21,12 @@ from .contracts import ConfirmOrder, MarkOrderPaid, RejectOrder, ShipOrder
 from .domain.errors import OrderClosedError
 
 logger = logging.getLogger(__name__)
-orders = Subscription("orders", topics=("orders", "payments", "shipping"))
+# batch_size=1: an order's new events are appended when the delivery transaction ends
+# (the unit of work), so a second message for the same order in the same transaction
+# would load the order without the first one's events and append the same version:
+# a conflict that fails the whole batch again on every attempt. One message per
+# transaction keeps each handler's load current.
+orders = Subscription("orders", topics=("orders", "payments", "shipping"), batch_size=1)
 
 
 @orders.handles(ConfirmOrder)

@@ -368,3 +368,31 @@ def test_code_a_handler_calls_publishes_with_the_messages_correlation(subscribe)
         cmd.correlation_id,
         cmd.message_id,
     )
+
+
+def test_a_batch_whose_stream_appends_collide_is_delivered_one_message_at_a_time(
+    subscribe,
+):
+    # given a handler appending to a stream per key, reading the version it extends
+    # from the store (which does not see appends buffered earlier in its transaction)
+    sub = subscribe("s", topics=("t.things",))
+
+    @sub.on(ThingHappened)
+    def append(event, ctx):
+        stream = f"thing-{event.thing_id}"
+        store.append(
+            stream,
+            [OtherHappened(thing_id=event.thing_id)],
+            expected_version=store.current_version(stream),
+            verify=False,
+        )
+
+    emit(*(ThingHappened(thing_id="a", n=i) for i in range(3)))
+    # when one drain reads all three in one batch
+    handled, results = drain_all(sub)
+    # then each was handled in its own transaction: three versions, no failure
+    assert handled == 3 and not any(r.failures for r in results)
+    versions = LogEntry.objects.filter(stream="thing-a").values_list(
+        "stream_version", flat=True
+    )
+    assert sorted(versions) == [1, 2, 3]
