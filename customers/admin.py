@@ -1,9 +1,12 @@
-"""Staff UI of customers: saving announces the change (CustomerUpdated)."""
+"""Staff UI of customers: saving announces the change (CustomerUpdated); API tokens
+are read-only and can only be revoked (deactivating a customer shuts them all)."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
-from .models import Customer
+from .models import ApiToken, Customer
 from .registration import update_customer
 
 
@@ -20,3 +23,29 @@ class CustomerAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: Customer, form: object, change: bool
     ) -> None:
         update_customer(obj)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are issued through the API only (staff never see one: only a digest
+    and the first characters are stored); staff revoke them."""
+
+    list_display = ("prefix", "customer", "created_at", "expires_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("=customer__email", "prefix")
+    readonly_fields = ("id", "customer", "prefix", "created_at", "expires_at")
+    exclude = ("digest",)
+    actions = ("revoke",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        count = queryset.filter(revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        self.message_user(request, f"{count} token(s) revoked", messages.SUCCESS)

@@ -1,4 +1,4 @@
-"""Customers' own table."""
+"""Customers' own tables: the customers and their API tokens."""
 
 import uuid
 
@@ -25,3 +25,28 @@ class Customer(models.Model):
 
     def check_password(self, raw: str) -> bool:
         return check_password(raw, self.password)
+
+
+class ApiToken(models.Model):
+    """A bearer token of the storefront API. Only its SHA-256 digest is stored: the
+    token is 256 random bits, so a fast hash is enough (nothing to brute-force) and a
+    leaked table grants nothing. ``prefix`` (its first characters) lets staff and the
+    customer recognise a token without it being usable."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    digest = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "customers_api_token"
+        verbose_name = "API token"
+        indexes = [models.Index(fields=["expires_at"], name="customers_token_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.customer_id})"

@@ -46,12 +46,25 @@ class NoHandler(LookupError):
     """No handler is registered for the command's type."""
 
 
+BeforeCommit = Callable[[object, list[PendingMessage]], None]
+
+
 def execute(
-    command: Command, *, correlation_id: UUID | None = None, attempts: int = 5
+    command: Command,
+    *,
+    correlation_id: UUID | None = None,
+    attempts: int = 5,
+    before_commit: BeforeCommit | None = None,
 ) -> tuple[object, list[PendingMessage]]:
     """Run the command's handler in its own transaction; returns what the handler
     returned and the messages it published. ConcurrencyConflict is retried up to
-    ``attempts`` times in all, then raised."""
+    ``attempts`` times in all, then raised.
+
+    ``before_commit(result, messages)`` runs inside the transaction, after the handler
+    and before its messages are written (so it never lengthens the partition locks):
+    whatever it writes commits with the command's effects or not at all (e.g. the
+    stored response of an idempotent request). An exception from it rolls the whole
+    command back; on a retry it runs again, in the new transaction."""
     handler = _handlers.get(type(command))
     if handler is None:
         raise NoHandler(f"no handler is registered for {type(command).__name__}")
@@ -62,6 +75,8 @@ def execute(
                 unit = UnitOfWork()
                 with unit.active():
                     result = handler(command)
+                if before_commit is not None:
+                    before_commit(result, list(unit.pending))
                 return result, unit.flush()
         except ConcurrencyConflict:
             if attempt == attempts:

@@ -247,3 +247,44 @@ class SagaInstance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.saga} {self.key} ({self.status})"
+
+
+class IdempotencyKey(models.Model):
+    """A client's Idempotency-Key within a scope (e.g. one customer), with the
+    fingerprint of the request that first used it and, once that request completed,
+    its response, replayed to retries until the key expires (see
+    ``events.idempotency``).
+
+    ``attempt`` names the request holding the key in flight; a request that takes over
+    an abandoned key (its holder died) changes it, so the old holder can no longer
+    complete it and its work rolls back."""
+
+    class Status(models.TextChoices):
+        IN_FLIGHT = "in_flight"
+        COMPLETED = "completed"
+
+    scope = models.CharField(max_length=200)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status = models.CharField(
+        max_length=9, choices=Status.choices, default=Status.IN_FLIGHT
+    )
+    attempt = models.UUIDField()
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.TextField(blank=True)
+    created_at = models.DateTimeField(help_text="First use: the key expires from here.")
+    locked_at = models.DateTimeField(help_text="When the current attempt started.")
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "events_idempotency_key"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "key"], name="events_idempotency_key_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["created_at"], name="events_idem_created")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key} ({self.status})"

@@ -6,6 +6,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from events import store, waiting
+
+from .domain import Order
 from .models import OrderLineView, OrderSummaryView
 
 SUMMARY = [f.name for f in OrderSummaryView._meta.concrete_fields]
@@ -52,3 +55,48 @@ def ready_to_ship(*, limit: int = 100) -> list[dict[str, Any]]:
         payment_status="paid", reserved=True, status__in=["placed", "confirmed"]
     )
     return list(rows.order_by("created_at", "order_id").values(*SUMMARY)[:limit])
+
+
+# --- for the storefront API --------------------------------------------------------
+SUMMARY_SUBSCRIPTION = "orders.summary"  # the projection feeding OrderSummaryView
+
+
+def lines_by_order(order_ids: list[UUID]) -> dict[UUID, list[dict[str, Any]]]:
+    """The lines of several orders in one query, each order's in SKU order."""
+    found: dict[UUID, list[dict[str, Any]]] = {order_id: [] for order_id in order_ids}
+    rows = OrderLineView.objects.filter(order_id__in=order_ids).order_by("sku")
+    for row in rows.values("order_id", *LINE):
+        found[row.pop("order_id")].append(row)
+    return found
+
+
+def owner_of(order_id: UUID) -> UUID | None:
+    """Whose order this is: from the summary, or, when the view has not caught up yet,
+    from the order's first event (the stream is the truth). None: no such order."""
+    owner = (
+        OrderSummaryView.objects.filter(order_id=order_id)
+        .values_list("customer_id", flat=True)
+        .first()
+    )
+    if owner is not None:
+        return owner
+    first = store.read(Order.stream_for(order_id), upto_version=1)
+    return UUID(first[0].payload["customer_id"]) if first else None
+
+
+def history(order_id: UUID) -> list[dict[str, Any]]:
+    """The order's events: type, version, schema_version, recorded_at, data."""
+    return store.history(Order.stream_for(order_id))
+
+
+def wait_until_current(order_id: UUID, *, timeout: float) -> bool:
+    """Wait (at most ``timeout`` seconds) until the summary has applied the order's
+    latest event; False if it has not by then."""
+    rows = store.read(Order.stream_for(order_id))
+    if not rows:
+        return True
+    try:
+        waiting.wait_for_messages(SUMMARY_SUBSCRIPTION, rows[-1:], timeout=timeout)
+    except waiting.WaitTimeout:
+        return False
+    return True

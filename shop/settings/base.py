@@ -99,6 +99,8 @@ PAYMENT_PROVIDER_LATENCY_MS = env.int("PAYMENT_PROVIDER_LATENCY_MS", default=200
 # Provider calls in flight per partition (events.window): at most EVENTS_PARTITIONS x
 # this at once, so payments/s <= EVENTS_PARTITIONS x PAYMENTS_CONCURRENCY / latency.
 PAYMENTS_CONCURRENCY = env.int("PAYMENTS_CONCURRENCY", default=8)
+# /metrics (Prometheus): when set, scrapers must send "Authorization: Bearer <token>".
+EVENTS_METRICS_TOKEN = env.str("EVENTS_METRICS_TOKEN", default="")
 
 # --- Celery (used when EVENTS_DISPATCHER == "celery") -------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -140,4 +142,37 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
+# --- API (the storefront REST API at /api/v1, shop/api) -----------------------------
+# "ninja" for its bundled Swagger UI assets: /api/v1/docs loads nothing from a CDN.
+INSTALLED_APPS.append("ninja")
+# Right after SecurityMiddleware (production slots WhiteNoise in at index 1 before
+# these): every request gets a correlation id, carried into the events it causes, and
+# every /api/ request is guarded (size, media type, NUL bytes) and answers its errors
+# as application/problem+json.
+MIDDLEWARE[1:1] = [
+    "shop.api.middleware.CorrelationIdMiddleware",
+    "shop.api.middleware.ApiGuardMiddleware",
+]
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)  # else 413
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=20)  # else 400
+API_TOKEN_TTL = timedelta(hours=env.int("API_TOKEN_TTL_HOURS", default=24))
+API_MAX_WAIT_SECONDS = 10.0  # the bound of GET /orders/{id}?wait=
+# Fixed-window limits per caller, by operation id: "<requests>/<seconds>", or "off".
+API_RATE_LIMITS = {
+    "place_order": env.str("API_RATE_LIMIT_PLACE_ORDER", default="30/60"),
+}
+# Idempotency-Key: a key expires this long after its first use (then it is pruned);
+# a key left in flight longer than the lease by a request that died is taken over.
+EVENTS_IDEMPOTENCY_TTL = timedelta(
+    hours=env.int("EVENTS_IDEMPOTENCY_TTL_HOURS", default=24)
+)
+EVENTS_IDEMPOTENCY_LEASE = timedelta(
+    seconds=env.int("EVENTS_IDEMPOTENCY_LEASE_SECONDS", default=60)
+)
+CELERY_IMPORTS = ["events.idempotency"]  # its prune task, scheduled below
+CELERY_BEAT_SCHEDULE["events-prune-idempotency-keys"] = {
+    "task": "events.prune_idempotency_keys",
+    "schedule": 3600.0,
 }

@@ -49,3 +49,18 @@ STORAGES = {
     },
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
 }
+
+# --- API ------------------------------------------------------------------------------
+# The rate-limit counters live in the shared Redis, so every gunicorn worker and
+# machine counts together (CACHE_URL may name another Redis database). Short socket
+# timeouts: a Redis outage fails the limiter open quickly instead of hanging requests.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env.str("CACHE_URL", default=REDIS_URL),
+        "KEY_PREFIX": "shop",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+}
+# Load balancers probe the health checks over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health/"]

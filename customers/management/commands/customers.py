@@ -1,8 +1,12 @@
-"""``manage.py customers add <email> --name NAME --password PASSWORD``."""
+"""``manage.py customers add <email> --name NAME --password PASSWORD``,
+``manage.py customers revoke-tokens <email>`` (every live API token of the customer)
+and ``manage.py customers prune-tokens`` (tokens expired longer than a lifetime)."""
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from customers import tokens
+from customers.models import Customer
 from customers.registration import ensure_customer
 
 
@@ -17,8 +21,25 @@ class Command(BaseCommand):
         add.add_argument("email")
         add.add_argument("--name", required=True)
         add.add_argument("--password", required=True)
+        revoke = actions.add_parser(
+            "revoke-tokens", help="Revoke every live API token of a customer."
+        )
+        revoke.add_argument("email")
+        actions.add_parser(
+            "prune-tokens", help="Delete tokens expired for longer than a lifetime."
+        )
 
     def handle(self, *args: object, **options: object) -> None:
+        if options["action"] == "revoke-tokens":
+            email = str(options["email"])
+            if not Customer.objects.filter(email=email.strip().lower()).exists():
+                raise CommandError(f"no customer has the email {email}")
+            count = tokens.revoke_all(email=email)
+            self.stdout.write(f"revoked {count} token(s) of {email}")
+            return
+        if options["action"] == "prune-tokens":
+            self.stdout.write(f"pruned {tokens.prune()} expired token(s)")
+            return
         try:
             customer, created = ensure_customer(
                 email=options["email"],
