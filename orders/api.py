@@ -300,7 +300,8 @@ def order_events(request: HttpRequest, order_id: UUID) -> list[OrderEventOut]:
         "responses": {
             **NOT_FOUND,
             409: {
-                "description": "The order has shipped: it can no longer be cancelled."
+                "description": "Staff started its dispatch, or it shipped: "
+                "it can no longer be cancelled."
             },
         }
     },

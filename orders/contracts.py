@@ -116,6 +116,13 @@ class OrderShipped(Event):
     tracking_number: str
 
 
+@message("orders.OrderDispatchStarted", topic="orders", key="order_id")
+class OrderDispatchStarted(Event):
+    """Staff are handing the parcel over: the order can no longer be cancelled."""
+
+    order_id: UUID
+
+
 @message("orders.OrderRejected", topic="orders", key="order_id")
 class OrderRejected(Event):
     """The order could not be fulfilled (e.g. no stock, payment declined)."""
@@ -191,6 +198,16 @@ class ShipOrder(Command):
 
     order_id: UUID
     tracking_number: str
+
+
+@message("orders.StartDispatch", topic="orders", key="order_id")
+class StartDispatch(Command):
+    """Sent by shipping's staff entrypoints, synchronously, before a shipment is
+    dispatched: refused for an order that is cancelled (or not confirmed), and from
+    then on a cancellation is refused. Closes the window between a dispatch and the
+    order learning of it (OrderShipped) in which a cancel could still be accepted."""
+
+    order_id: UUID
 
 
 @message("orders.RejectOrder", topic="orders", key="order_id")

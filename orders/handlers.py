@@ -25,6 +25,7 @@ from .contracts import (
     RejectOrder,
     RemoveItem,
     ShipOrder,
+    StartDispatch,
 )
 from .domain import Order
 from .models import AvailabilityView, CustomerView
@@ -122,6 +123,14 @@ def cancel_order(command: CancelOrder) -> None:
     """Idempotent: cancelling a cancelled or rejected order records nothing."""
     order = _existing(command.order_id)
     order.cancel(reason=command.reason)
+    aggregates.save(order)
+
+
+@command_handler(StartDispatch)
+def start_dispatch(command: StartDispatch) -> None:
+    """Idempotent: an order already dispatching or shipped records nothing."""
+    order = _existing(command.order_id)
+    order.start_dispatch()
     aggregates.save(order)
 
 

@@ -31,6 +31,7 @@ from ..contracts import (
     ItemRemoved,
     OrderCancelled,
     OrderConfirmed,
+    OrderDispatchStarted,
     OrderItem,
     OrderLine,
     OrderPaid,
@@ -91,7 +92,7 @@ class Order(Aggregate[OrderState]):
     stream_prefix = "order"
     State = OrderState
     snapshot_every = 50  # EVENTS_SNAPSHOT_EVERY = {"order": n} overrides it
-    snapshot_version = 1
+    snapshot_version = 2  # 2: the state has ``dispatching``
 
     evolve = staticmethod(evolve)
 
@@ -284,6 +285,18 @@ class Order(Aggregate[OrderState]):
             )
         self.record(OrderRejected(order_id=self.id, reason=reason))
 
+    def start_dispatch(self) -> None:
+        """Lock a confirmed order for dispatch; again (or once shipped) a no-op."""
+        status = self.status
+        if status in CLOSED:
+            raise OrderClosedError(self.id, status, "dispatch")
+        if status is OrderStatus.PLACED:
+            raise InvalidTransitionError(
+                self.id, status, "dispatch", "it is not confirmed yet"
+            )
+        if status is OrderStatus.CONFIRMED and not self.state.dispatching:
+            self.record(OrderDispatchStarted(order_id=self.id))
+
     def cancel(self, *, reason: str) -> None:
         """Cancel an order until it ships; a rejected or cancelled one is left as
         it is."""
@@ -293,5 +306,9 @@ class Order(Aggregate[OrderState]):
         if status is OrderStatus.SHIPPED:
             raise InvalidTransitionError(
                 self.id, status, "cancel", "it has already shipped"
+            )
+        if self.state.dispatching:
+            raise InvalidTransitionError(
+                self.id, status, "cancel", "it is being dispatched"
             )
         self.record(OrderCancelled(order_id=self.id, reason=reason))

@@ -20,6 +20,7 @@ from ..contracts import (
     ItemRemoved,
     OrderCancelled,
     OrderConfirmed,
+    OrderDispatchStarted,
     OrderLine,
     OrderPaid,
     OrderPlaced,
@@ -57,6 +58,7 @@ class OrderState(BaseModel):
     payment_reference: str | None = None
     tracking_number: str | None = None
     reason: str | None = None  # why it was rejected or cancelled
+    dispatching: bool = False  # staff started the dispatch: no cancelling any more
 
     def line(self, sku: str) -> OrderLine | None:
         return next((line for line in self.lines if line.sku == sku), None)
@@ -123,6 +125,8 @@ def evolve(state: OrderState, event: Event) -> OrderState:
             )
         case OrderConfirmed():
             return state.model_copy(update={"status": OrderStatus.CONFIRMED})
+        case OrderDispatchStarted():
+            return state.model_copy(update={"dispatching": True})
         case OrderShipped():
             return state.model_copy(
                 update={

@@ -19,6 +19,7 @@ from ..contracts import (
     ItemRemoved,
     OrderCancelled,
     OrderConfirmed,
+    OrderDispatchStarted,
     OrderPaid,
     OrderPlaced,
     OrderRejected,
@@ -52,6 +53,7 @@ class OrderSummaryProjection(Projection):
         ItemRemoved,
         OrderPaid,
         OrderConfirmed,
+        OrderDispatchStarted,  # only the view's version and time move
         OrderShipped,
         OrderRejected,
         OrderCancelled,

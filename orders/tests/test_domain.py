@@ -16,6 +16,7 @@ from orders.contracts import (
     ItemRemoved,
     OrderCancelled,
     OrderConfirmed,
+    OrderDispatchStarted,
     OrderItem,
     OrderLine,
     OrderPaid,
@@ -534,3 +535,37 @@ def test_a_new_order_id_starts_with_an_empty_state():
     order = Order(uuid4())
     assert not order.exists and order.state == domain.OrderState()
     assert order.stream == f"order-{order.id}"
+
+
+def test_starting_the_dispatch_is_recorded_once_and_then_no_cancel_is_accepted():
+    # given a confirmed order
+    order = given(placed(), OrderConfirmed(order_id=ORDER_ID))
+    # when staff start its dispatch, twice
+    order.start_dispatch()
+    order.start_dispatch()
+    # then it is recorded once, and the customer can no longer cancel
+    assert order.pending == [OrderDispatchStarted(order_id=ORDER_ID)]
+    refused(
+        order,
+        domain.InvalidTransitionError,
+        "cannot cancel order .*: it is being dispatched",
+        action="cancel",
+        reason="too late",
+    )
+
+
+@pytest.mark.parametrize(
+    "past, match",
+    [
+        ((), "it is not confirmed yet"),
+        ((OrderCancelled(order_id=ORDER_ID, reason="no"),), "it is cancelled"),
+    ],
+    ids=["placed", "cancelled"],
+)
+def test_only_a_confirmed_order_can_start_its_dispatch(past, match):
+    refused(
+        given(placed(), *past),
+        domain.InvalidTransitionError,
+        f"cannot dispatch order .*: {match}",
+        action="start_dispatch",
+    )

@@ -13,12 +13,19 @@ from django.urls import reverse
 
 import pytest
 
-from events import replay
+from events import replay, store
 from events.delivery import drain
 from events.log import partition_for
 from events.models import Checkpoint, DeadLetter, LogEntry
 from events.outbox import publish
 from events.subscriptions import registry
+from orders.contracts import (
+    Address,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderLine,
+    OrderPlaced,
+)
 from shipping.contracts import CancelShipment, CreateShipment, DispatchShipment
 from shipping.models import Shipment, tracking_number
 
@@ -50,6 +57,29 @@ def answers(order_id):
         )
         for r in rows
     ]
+
+
+def order(*, cancelled=False):
+    """An order's stream as the orders app leaves it once confirmed (or cancelled):
+    staff dispatch asks the order first (StartDispatch)."""
+    order_id = uuid4()
+    placed = OrderPlaced(
+        order_id=order_id,
+        customer_id=uuid4(),
+        lines=(OrderLine(sku="MUG", quantity=1, unit_price="9.50", currency="EUR"),),
+        shipping_address=Address(
+            name="Ann", line1="1 Main St", city="Paris", postal_code="1", country="FR"
+        ),
+        payment_method="pm_card_visa",
+    )
+    last = (
+        OrderCancelled(order_id=order_id, reason="changed my mind")
+        if cancelled
+        else OrderConfirmed(order_id=order_id)
+    )
+    with transaction.atomic():
+        store.append(f"order-{order_id}", [placed, last], expected_version=0)
+    return order_id
 
 
 def messages_of(response):
@@ -139,14 +169,14 @@ def test_dispatching_an_unknown_shipment_ends_in_the_dead_letters(shipping):
 
 
 def test_the_management_command_sends_dispatch(shipping):
-    order = uuid4()
-    send(shipping, CreateShipment(order_id=order))
+    placed = order()
+    send(shipping, CreateShipment(order_id=placed))
     # when
-    call_command("shipping", "dispatch", str(order))
-    drain(shipping, partition_for(str(order)))
+    call_command("shipping", "dispatch", str(placed))
+    drain(shipping, partition_for(str(placed)))
     # then
     assert Shipment.objects.get().status == "dispatched"
-    assert commands_sent(order) == 1
+    assert commands_sent(placed) == 1
 
 
 @pytest.mark.parametrize("argument", ["not-a-uuid", "unknown"])
@@ -169,9 +199,9 @@ def test_the_management_command_exits_non_zero_for_a_bad_order_id():
 
 
 def test_the_admin_action_sends_dispatch_and_saves_nothing(shipping, admin_client):
-    orders = [uuid4(), uuid4()]
-    for order in orders:
-        send(shipping, CreateShipment(order_id=order))
+    orders = [order(), order()]
+    for placed in orders:
+        send(shipping, CreateShipment(order_id=placed))
     url = reverse("admin:shipping_shipment_changelist")
     assert admin_client.get(url).status_code == 200
     ids = [s.pk for s in Shipment.objects.all()]
@@ -182,9 +212,9 @@ def test_the_admin_action_sends_dispatch_and_saves_nothing(shipping, admin_clien
     # then the commands are in the log, the shipments unchanged until delivered
     assert messages_of(response) == ["dispatch requested for 2 shipment(s)"]
     assert set(Shipment.objects.values_list("status", flat=True)) == {"created"}
-    for order in orders:
-        assert commands_sent(order) == 1
-        drain(shipping, partition_for(str(order)))
+    for placed in orders:
+        assert commands_sent(placed) == 1
+        drain(shipping, partition_for(str(placed)))
     assert set(Shipment.objects.values_list("status", flat=True)) == {"dispatched"}
 
 
@@ -200,3 +230,15 @@ def test_the_admin_action_refuses_a_cancelled_shipment(shipping, admin_client):
     (message,) = messages_of(response)
     assert message.endswith("is cancelled")
     assert commands_sent(order) == 0
+
+
+def test_dispatching_a_cancelled_order_is_refused_and_sends_nothing(shipping):
+    # given a shipment whose order the customer cancelled (the saga's CancelShipment
+    # not delivered yet)
+    cancelled = order(cancelled=True)
+    send(shipping, CreateShipment(order_id=cancelled))
+    # when staff dispatch it
+    with pytest.raises(CommandError, match="it is cancelled"):
+        call_command("shipping", "dispatch", str(cancelled))
+    # then nothing was sent
+    assert commands_sent(cancelled) == 0

@@ -236,7 +236,7 @@ def test_a_dispatched_order_cannot_be_cancelled(shop):
     wait_until(
         lambda: queries.order_summary(order_id)["status"] == "shipped", "shipped"
     )
-    with pytest.raises(InvalidTransitionError, match="already shipped"):
+    with pytest.raises(InvalidTransitionError, match="being dispatched|shipped"):
         cancel(order_id)
     assert saga_of(order_id).status == "completed"
 
