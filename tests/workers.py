@@ -5,7 +5,8 @@ killed together) with the test settings, the pytest-django test database, its ow
 Redis database as broker (claimed for this run and flushed, so stale tasks from other
 runs never reach it) and the Celery dispatcher. It only knows the subscriptions that
 apps register in ``ready()`` (``tests.effects.subscriptions``), never those a test
-declares in its own process.
+declares in its own process. ``queues`` and ``pool`` choose what it consumes and how
+(the Procfile's payments worker: ``queues=("payments",), pool="threads"``).
 
 Teardown stops the worker (SIGTERM, then SIGKILL for the whole process group) and waits
 until PostgreSQL has closed its sessions, so pytest-django can drop the test database.
@@ -22,7 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -129,12 +130,16 @@ class Worker:
         concurrency: int = 2,
         beat: bool = False,
         extra_env: dict[str, str] | None = None,
+        queues: Sequence[str] = (),
+        pool: str = "prefork",
     ) -> None:
         self.name = f"w{uuid.uuid4().hex[:10]}"
         self.broker_url = broker_url
         self.concurrency = concurrency
         self.beat = beat
         self.extra_env = extra_env or {}
+        self.queues = tuple(queues)  # empty: Celery's default queue only
+        self.pool = pool
         self.process: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
         self._seen = threading.Condition()
@@ -175,7 +180,7 @@ class Worker:
             "shop",
             "worker",
             "--loglevel=INFO",
-            "--pool=prefork",
+            f"--pool={self.pool}",
             f"--concurrency={self.concurrency}",
             f"--hostname={self.name}@%h",
             # No broadcast chatter with other workers: faster start, and a worker of
@@ -184,6 +189,8 @@ class Worker:
             "--without-mingle",
             "--without-heartbeat",
         ]
+        if self.queues:
+            command.append(f"--queues={','.join(self.queues)}")
         if self.beat:
             command += ["--beat", f"--schedule={self._tmp.name}/beat-schedule"]
         return command
@@ -245,6 +252,13 @@ class Worker:
         self.process.wait(10)
         self._join_reader()
 
+    def begin_stop(self) -> None:
+        """SIGTERM without waiting, so that several workers shut down side by side
+        before :meth:`stop` waits for each (a repeated SIGTERM changes nothing: it
+        asks for the same warm shutdown)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
     def stop(self, *, timeout: float = 10.0) -> None:
         """SIGTERM (warm shutdown: running tasks finish), then SIGKILL what is left;
         return once PostgreSQL has ended the worker's sessions."""
@@ -304,10 +318,17 @@ def celery_worker(
     concurrency: int = 2,
     beat: bool = False,
     extra_env: dict[str, str] | None = None,
+    queues: Sequence[str] = (),
+    pool: str = "prefork",
 ) -> Iterator[Worker]:
     """A started worker, stopped (and its database sessions gone) afterwards."""
     worker = Worker(
-        broker_url=broker_url, concurrency=concurrency, beat=beat, extra_env=extra_env
+        broker_url=broker_url,
+        concurrency=concurrency,
+        beat=beat,
+        extra_env=extra_env,
+        queues=queues,
+        pool=pool,
     )
     try:
         worker.start()

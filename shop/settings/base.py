@@ -95,6 +95,10 @@ EVENTS_SWEEP_SECONDS = env.float("EVENTS_SWEEP_SECONDS", default=5.0)
 EVENTS_RETENTION_DEFAULT = timedelta(days=env.int("EVENTS_RETENTION_DAYS", default=7))
 EVENTS_RETENTION = {}  # topic -> timedelta, or None to keep a topic forever
 EVENTS_PRUNE_BATCH = env.int("EVENTS_PRUNE_BATCH", default=1000)
+# The payment provider adapter (a dotted class path); the default is the test-mode
+# fake (payments.provider): set a real adapter's path in production.
+PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="payments.provider.FakeProvider")
+PAYMENT_PROVIDER_TIMEOUT_MS = env.int("PAYMENT_PROVIDER_TIMEOUT_MS", default=10_000)
 PAYMENT_PROVIDER_LATENCY_MS = env.int("PAYMENT_PROVIDER_LATENCY_MS", default=200)
 # Provider calls in flight per partition (events.window): at most EVENTS_PARTITIONS x
 # this at once, so payments/s <= EVENTS_PARTITIONS x PAYMENTS_CONCURRENCY / latency.
