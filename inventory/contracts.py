@@ -100,6 +100,14 @@ class InventoryShort(Event):
     order_id: UUID
     shortages: tuple[Shortage, ...]
 
+    @property
+    def reason(self) -> str:
+        """In words, for the order's rejection (and the customer's mail)."""
+        return "out of stock: " + ", ".join(
+            f"{s.sku} ({s.wanted} wanted, {s.available} available)"
+            for s in self.shortages
+        )
+
 
 @message("inventory.InventoryReleased", topic="inventory", key="order_id")
 class InventoryReleased(Event):
