@@ -18,6 +18,8 @@ from django.utils import timezone
 import pytest
 
 import inventory.handlers
+import payments.handlers
+import shipping.handlers
 from events import bus
 from events.models import DeadLetter, LogEntry, SagaInstance
 from events.outbox import publish
@@ -272,15 +274,43 @@ def release_failing(monkeypatch, times):
     return left
 
 
-def test_a_compensation_failing_once_is_retried(shop, monkeypatch):
-    # given a release of stock that fails once
-    release_failing(monkeypatch, 1)
-    # when a declined card makes the saga release the stock
-    order_id = place(shop, ("MUG", 2), payment_method="pm_card_chargeDeclined")
-    # then the retry released it and the order is rejected
+def fail_once(monkeypatch, module, name):
+    """Make ``module.name`` (looked up when called) raise on its first call only."""
+    real, calls = getattr(module, name), []
+
+    def flaky(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise ConnectionError(f"{name}: the service is unreachable")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, flaky)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "module, name",
+    [
+        (inventory.handlers, "_held"),  # releasing the stock
+        (payments.handlers, "get_provider"),  # refunding the charge
+        (shipping.handlers, "tracking_number"),  # cancelling the shipment
+    ],
+    ids=["release", "refund", "cancel-shipment"],
+)
+def test_each_compensation_failing_once_is_retried(shop, monkeypatch, module, name):
+    # given a confirmed order, and one of its undos failing once
+    order_id = place(shop, ("MUG", 2))
+    wait_until(lambda: settled(order_id), "the order to settle")
+    calls = fail_once(monkeypatch, module, name)
+    # when the customer cancels it
+    cancel(order_id)
+    # then the failed undo was retried and everything is undone
     wait_until(lambda: undone(order_id), "the saga to compensate", 30)
+    assert len(calls) >= 2
     assert Product.objects.get(sku="MUG").reserved == 0
-    assert queries.order_summary(order_id)["status"] == "rejected"
+    assert FakeProviderRefund.objects.count() == 1
+    assert Shipment.objects.get(order_id=order_id).status == "cancelled"
+    assert queries.order_summary(order_id)["status"] == "cancelled"
     assert not DeadLetter.objects.exists()
 
 
