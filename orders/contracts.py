@@ -105,6 +105,17 @@ class OrderPaid(Event):
     payment_reference: str
 
 
+@message("orders.OrderRefunded", topic="orders", key="order_id")
+class OrderRefunded(Event):
+    """The order's payment was given back in full (after a cancellation or a failed
+    fulfilment)."""
+
+    order_id: UUID
+    amount: Decimal
+    currency: str
+    refund_reference: str
+
+
 @message("orders.OrderConfirmed", topic="orders", key="order_id")
 class OrderConfirmed(Event):
     order_id: UUID
@@ -183,6 +194,17 @@ class MarkOrderPaid(Command):
     amount: Decimal
     currency: str
     payment_reference: str
+
+
+@message("orders.MarkOrderRefunded", topic="orders", key="order_id")
+class MarkOrderRefunded(Command):
+    """Record that the payment was refunded (a no-op when nothing was paid, or the
+    refund is already recorded)."""
+
+    order_id: UUID
+    amount: Decimal
+    currency: str
+    refund_reference: str
 
 
 @message("orders.ConfirmOrder", topic="orders", key="order_id")

@@ -20,6 +20,7 @@ from .contracts import (
     CancelOrder,
     ConfirmOrder,
     MarkOrderPaid,
+    MarkOrderRefunded,
     OrderLine,
     PlaceOrder,
     RejectOrder,
@@ -123,6 +124,18 @@ def cancel_order(command: CancelOrder) -> None:
     """Idempotent: cancelling a cancelled or rejected order records nothing."""
     order = _existing(command.order_id)
     order.cancel(reason=command.reason)
+    aggregates.save(order)
+
+
+@command_handler(MarkOrderRefunded)
+def mark_order_refunded(command: MarkOrderRefunded) -> None:
+    """Idempotent: a second refund, or a refund of nothing, records nothing."""
+    order = _existing(command.order_id)
+    order.mark_refunded(
+        amount=command.amount,
+        currency=command.currency,
+        refund_reference=command.refund_reference,
+    )
     aggregates.save(order)
 
 

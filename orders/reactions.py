@@ -13,11 +13,17 @@ must settle it (the saga's refused CancelShipment raises the alert too)."""
 import logging
 
 from events.subscriptions import Context, Subscription
-from payments.contracts import PaymentSucceeded
+from payments.contracts import PaymentRefunded, PaymentSucceeded
 from shipping.contracts import ShipmentDispatched
 
 from . import handlers
-from .contracts import ConfirmOrder, MarkOrderPaid, RejectOrder, ShipOrder
+from .contracts import (
+    ConfirmOrder,
+    MarkOrderPaid,
+    MarkOrderRefunded,
+    RejectOrder,
+    ShipOrder,
+)
 from .domain.errors import OrderClosedError
 
 logger = logging.getLogger(__name__)
@@ -55,6 +61,18 @@ def on_payment_succeeded(event: PaymentSucceeded, ctx: Context) -> None:
         )
     except OrderClosedError as closed:
         logger.info("%s; the saga refunds it", closed)
+
+
+@orders.on(PaymentRefunded)
+def on_payment_refunded(event: PaymentRefunded, ctx: Context) -> None:
+    handlers.mark_order_refunded(
+        MarkOrderRefunded(
+            order_id=event.order_id,
+            amount=event.amount,
+            currency=event.currency,
+            refund_reference=event.refund_reference,
+        )
+    )
 
 
 @orders.on(ShipmentDispatched)

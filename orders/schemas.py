@@ -93,7 +93,7 @@ class OrderOut(Schema):
     items: list[LineOut]
     total: str = Field(pattern=MONEY)
     currency: str
-    payment_status: str = Field(description='"pending" or "paid".')
+    payment_status: str = Field(description='"pending", "paid" or "refunded".')
     shipment: ShipmentOut
     created_at: datetime
     updated_at: datetime
@@ -150,6 +150,12 @@ def order_from_view(summary: dict[str, Any], lines: list[dict[str, Any]]) -> Ord
     )
 
 
+def payment_status(state: dict[str, Any]) -> str:
+    if state.get("refunded"):
+        return "refunded"
+    return "paid" if state["paid"] else "pending"
+
+
 def order_from_history(state: dict[str, Any], events: list[dict[str, Any]]) -> OrderOut:
     """The order folded from its events (``orders.history.order_as_of``), in the same
     shape as the read model gives it (times are the events' recorded times)."""
@@ -161,7 +167,7 @@ def order_from_history(state: dict[str, Any], events: list[dict[str, Any]]) -> O
         items=_lines(sorted(state["lines"], key=lambda ln: ln["sku"])),
         total=money(state["total"]),
         currency=state["currency"] or "EUR",
-        payment_status="paid" if state["paid"] else "pending",
+        payment_status=payment_status(state),
         shipment=ShipmentOut(
             status="shipped" if shipped else "none",
             tracking_number=state["tracking_number"] if shipped else None,

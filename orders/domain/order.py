@@ -36,6 +36,7 @@ from ..contracts import (
     OrderLine,
     OrderPaid,
     OrderPlaced,
+    OrderRefunded,
     OrderRejected,
     OrderShipped,
 )
@@ -92,7 +93,7 @@ class Order(Aggregate[OrderState]):
     stream_prefix = "order"
     State = OrderState
     snapshot_every = 50  # EVENTS_SNAPSHOT_EVERY = {"order": n} overrides it
-    snapshot_version = 2  # 2: the state has ``dispatching``
+    snapshot_version = 3  # 2: the state has ``dispatching``; 3: ``refunded``
 
     evolve = staticmethod(evolve)
 
@@ -241,6 +242,24 @@ class Order(Aggregate[OrderState]):
                 amount=amount,
                 currency=currency,
                 payment_reference=payment_reference,
+            )
+        )
+
+    def mark_refunded(
+        self, *, amount: Decimal, currency: str, refund_reference: str
+    ) -> None:
+        """Record the refund of the payment, once; nothing when nothing was paid (a
+        refund of no charge answers a saga's undo) or it is recorded already. Closed
+        orders take it too: refunds follow cancellations and rejections."""
+        state = self.state
+        if not state.paid or state.refunded or amount == 0:
+            return
+        self.record(
+            OrderRefunded(
+                order_id=self.id,
+                amount=amount,
+                currency=currency,
+                refund_reference=refund_reference,
             )
         )
 

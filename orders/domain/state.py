@@ -24,6 +24,7 @@ from ..contracts import (
     OrderLine,
     OrderPaid,
     OrderPlaced,
+    OrderRefunded,
     OrderRejected,
     OrderShipped,
 )
@@ -58,6 +59,7 @@ class OrderState(BaseModel):
     payment_reference: str | None = None
     tracking_number: str | None = None
     reason: str | None = None  # why it was rejected or cancelled
+    refunded: bool = False  # the payment was given back
     dispatching: bool = False  # staff started the dispatch: no cancelling any more
 
     def line(self, sku: str) -> OrderLine | None:
@@ -123,6 +125,8 @@ def evolve(state: OrderState, event: Event) -> OrderState:
                     "payment_reference": event.payment_reference,
                 }
             )
+        case OrderRefunded():
+            return state.model_copy(update={"refunded": True})
         case OrderConfirmed():
             return state.model_copy(update={"status": OrderStatus.CONFIRMED})
         case OrderDispatchStarted():

@@ -22,6 +22,7 @@ from ..contracts import (
     OrderDispatchStarted,
     OrderPaid,
     OrderPlaced,
+    OrderRefunded,
     OrderRejected,
     OrderShipped,
 )
@@ -52,6 +53,7 @@ class OrderSummaryProjection(Projection):
         ItemAdded,
         ItemRemoved,
         OrderPaid,
+        OrderRefunded,
         OrderConfirmed,
         OrderDispatchStarted,  # only the view's version and time move
         OrderShipped,
@@ -132,6 +134,8 @@ class OrderSummaryProjection(Projection):
                         emptied.add(key)
             elif isinstance(event, OrderPaid):
                 summary.payment_status = "paid"
+            elif isinstance(event, OrderRefunded):
+                summary.payment_status = "refunded"
             elif isinstance(event, InventoryReserved):
                 summary.reserved = True
             elif isinstance(event, InventoryReleased):

@@ -21,6 +21,7 @@ from orders.contracts import (
     OrderLine,
     OrderPaid,
     OrderPlaced,
+    OrderRefunded,
     OrderRejected,
     OrderShipped,
 )
@@ -569,3 +570,27 @@ def test_only_a_confirmed_order_can_start_its_dispatch(past, match):
         f"cannot dispatch order .*: {match}",
         action="start_dispatch",
     )
+
+
+def test_a_refund_is_recorded_once_and_only_for_a_paid_order():
+    # given a paid, then cancelled order
+    order = given(placed(), paid(), OrderCancelled(order_id=ORDER_ID, reason="no"))
+    # when the refund is recorded twice
+    for _ in range(2):
+        order.mark_refunded(
+            amount=Decimal("19.00"), currency="EUR", refund_reference="re-1"
+        )
+    # then once
+    assert order.pending == [
+        OrderRefunded(
+            order_id=ORDER_ID,
+            amount=Decimal("19.00"),
+            currency="EUR",
+            refund_reference="re-1",
+        )
+    ]
+    assert order.state.refunded
+    # and an order never paid records no refund (of nothing)
+    unpaid = given(placed())
+    unpaid.mark_refunded(amount=Decimal("0.00"), currency="EUR", refund_reference="")
+    assert unpaid.pending == []

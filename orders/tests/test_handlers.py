@@ -330,7 +330,7 @@ def test_every_command_of_the_order_has_exactly_one_handler():
         and issubclass(cls, bus.Command)
         and cls is not bus.Command
     }
-    assert len(commands) == 9
+    assert len(commands) == 10
     assert commands <= set(bus._handlers)
 
 

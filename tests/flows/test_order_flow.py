@@ -201,6 +201,10 @@ def test_a_cancelled_confirmed_order_is_released_refunded_and_unshipped(shop):
     cancel(order_id)
     # then every step is undone and the order stays cancelled
     wait_until(lambda: undone(order_id), "the cancellation to be undone")
+    wait_until(
+        lambda: queries.order_summary(order_id)["payment_status"] == "refunded",
+        "the refund in the order's view",
+    )
     summary = queries.order_summary(order_id)
     assert summary["status"] == "cancelled"
     assert saga_of(order_id).reason == "cancelled: changed my mind"
