@@ -56,7 +56,6 @@ from events.subscriptions import Context, Subscription
 from .contracts import (
     ChargePayment,
     PaymentDeclined,
-    PaymentRefunded,
     RefundPayment,
 )
 from .models import Payment
