@@ -8,7 +8,7 @@ PORT ?= 8000
 # .ci/run sets both and SHOP_REQUIRE_SERVICES=1 so that they fail instead of skipping.
 TEST_DATABASE_URL ?=
 
-.PHONY: run test lint bench worker beat
+.PHONY: run test lint bench bench-api openapi worker beat
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,23 @@ endif
 bench: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	$(PY) -m bench
+
+# POST /api/v1/orders against gunicorn (production settings) next to its /health/live;
+# database shop_bench_api and Redis DB 14 (BENCH_API_DATABASE_URL, BENCH_API_REDIS_URL);
+# flags through BENCH_ARGS, e.g. BENCH_ARGS=--quick.
+bench-api: $(STAMP)
+	$(PY) -m bench.api $(BENCH_ARGS)
+
+# Renew the committed OpenAPI document (docs/openapi.json) from the served schema.
+openapi: $(STAMP)
+	$(PY) -m tests.contract.snapshot
+
+# The payment provider at 8 s, then at 200 ms, the mail server down: does the shop keep
+# taking orders? Database shop_bench_bf and Redis DB 13 (BLACKFRIDAY_DATABASE_URL,
+# BLACKFRIDAY_REDIS_URL); flags through BENCH_ARGS, e.g. BENCH_ARGS=--quick.
+.PHONY: bench-blackfriday
+bench-blackfriday: $(STAMP)
+	$(PY) -m bench.blackfriday $(BENCH_ARGS)
 
 worker: $(STAMP)
 	DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-shop.settings.production} \
