@@ -7,6 +7,8 @@ subscription), ``latency`` (commit-to-handler with Celery at a steady rate),
 eventsourcing library on the same server).
 ``--quick`` runs smaller sizes, for a smoke test. Ctrl-C stops the dispatcher threads
 and the worker subprocesses before exiting.
+The REST API has an entry of its own, with its own database and Redis DB:
+``python -m bench.api`` (``make bench-api``).
 """
 
 from __future__ import annotations
