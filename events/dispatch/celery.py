@@ -58,18 +58,22 @@ class CeleryDispatcher:
     def wake(self, targets: Iterable[Target]) -> None:
         from ..tasks import send_drain
 
-        for subscription, partition in sorted(targets):
-            try:
-                if not _flags().set(
-                    flag_key(subscription, partition), 1, nx=True, ex=FLAG_TTL
-                ):
-                    continue  # a drain task is queued and has not started yet
-                send_drain(subscription, partition, retry=False)
-            except Exception:
-                logger.warning(
-                    "broker unavailable; the sweep will deliver %s p%s",
-                    subscription,
-                    partition,
-                    exc_info=True,
-                )
-                return
+        wanted = sorted(targets)
+        if not wanted:
+            return
+        try:
+            # One round trip for every flag of the commit (a placed order wakes the
+            # half dozen subscriptions reading its topic).
+            pipeline = _flags().pipeline(transaction=False)
+            for subscription, partition in wanted:
+                pipeline.set(flag_key(subscription, partition), 1, nx=True, ex=FLAG_TTL)
+            first = pipeline.execute()
+            for (subscription, partition), was_set in zip(wanted, first, strict=True):
+                if was_set:  # else a drain task is queued and has not started yet
+                    send_drain(subscription, partition, retry=False)
+        except Exception:
+            logger.warning(
+                "broker unavailable; the sweep will deliver %s",
+                ", ".join(f"{s} p{p}" for s, p in wanted),
+                exc_info=True,
+            )
