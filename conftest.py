@@ -76,3 +76,13 @@ def dispatcher(transactional_db: None) -> Iterator[object]:
     yield running
     running.stop()
     set_dispatcher(None)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Each test starts with an empty cache (tests run on the local-memory cache): rate
+    limit counters of one test must not refuse another's requests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -5,8 +5,11 @@
 ``seconds``; the first request of a window creates its counter (``add``, atomic) and
 every request increments it (``incr``, atomic in Redis and in the local-memory cache),
 so concurrent workers never lose a count. Over the limit: 429 with ``Retry-After`` (the
-seconds left in the window). Callers are told apart by their customer id, or by the
-client address for an unauthenticated operation.
+seconds left in the window). Callers are told apart by their customer id; an
+unauthenticated operation whose body names an account (``email``: asking for a token)
+counts per account, so guessing one customer's password is limited however many
+addresses the guesses come from (and behind a proxy, where every client has the
+proxy's address); any other by client address.
 
 In production the cache is the shared Redis (every worker and machine counts
 together). If the cache is down, the limiter lets requests through and logs it: a
@@ -61,12 +64,17 @@ def limited_operations() -> set[str]:
     return {name for name in settings.API_RATE_LIMITS if limit_for(name)}
 
 
-def _caller(request: HttpRequest) -> str:
+def _caller(request: HttpRequest, body: object = None) -> str:
     auth = getattr(request, "auth", None)
-    return f"c:{auth}" if auth else f"a:{request.META.get('REMOTE_ADDR', '')}"
+    if auth:
+        return f"c:{auth}"
+    email = getattr(body, "email", None)
+    if isinstance(email, str):
+        return f"e:{email.strip().lower()}"
+    return f"a:{request.META.get('REMOTE_ADDR', '')}"
 
 
-def check(request: HttpRequest, operation: str) -> None:
+def check(request: HttpRequest, operation: str, body: object = None) -> None:
     """Count this request; raise RateLimited when it is over the operation's limit."""
     rule = limit_for(operation)
     if rule is None:
@@ -74,7 +82,7 @@ def check(request: HttpRequest, operation: str) -> None:
     limit, seconds = rule
     now = time.time()
     window = int(now // seconds)
-    key = f"ratelimit:{operation}:{_caller(request)}:{seconds}:{window}"
+    key = f"ratelimit:{operation}:{_caller(request, body)}:{seconds}:{window}"
     try:
         cache.add(key, 0, timeout=seconds + 1)
         count = cache.incr(key)
@@ -95,7 +103,7 @@ def rate_limited(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(view)
     def limited(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        check(request, operation)
+        check(request, operation, kwargs.get("body"))
         return view(request, *args, **kwargs)
 
     return limited

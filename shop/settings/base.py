@@ -166,6 +166,8 @@ API_MAX_WAIT_SECONDS = 10.0  # the bound of GET /orders/{id}?wait=
 # Fixed-window limits per caller, by operation id: "<requests>/<seconds>", or "off".
 API_RATE_LIMITS = {
     "place_order": env.str("API_RATE_LIMIT_PLACE_ORDER", default="30/60"),
+    # per account asked for: password guessing (each try also costs a password hash)
+    "create_token": env.str("API_RATE_LIMIT_TOKENS", default="10/300"),
 }
 # Idempotency-Key: a key expires this long after its first use (then it is pruned);
 # a key left in flight longer than the lease by a request that died is taken over.

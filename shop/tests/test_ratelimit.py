@@ -80,3 +80,25 @@ def test_counters_live_in_redis_in_production(
         f"test-{shopper.customer_id}:*ratelimit:place_order*"
     )
     assert len(keys) == 1
+
+
+def test_token_requests_are_limited_per_account_not_per_address(
+    storefront, shopper, other_shopper, settings
+):
+    from django.core.cache import cache
+
+    # given two tries per minute per account (all callers share one address here, as
+    # behind a proxy)
+    cache.clear()
+    settings.API_RATE_LIMITS = {"create_token": "2/60"}
+    # when one account is guessed at three times
+    answers = [
+        storefront.login(shopper.email, "wrong").status_code,
+        storefront.login(shopper.email.upper(), "wrong").status_code,
+        storefront.login(shopper.email).status_code,
+    ]
+    # then the third is refused, even with the right password
+    assert answers == [401, 401, 429]
+    assert_problem(storefront.login(shopper.email), 429)
+    # and another account, from the same address, is not
+    assert storefront.login(other_shopper.email).status_code == 201
