@@ -119,6 +119,9 @@ class OrderRefunded(Event):
 @message("orders.OrderConfirmed", topic="orders", key="order_id")
 class OrderConfirmed(Event):
     order_id: UUID
+    # The shipment's tracking number, known when the fulfilment confirms (optional:
+    # confirmations recorded before it existed have none).
+    tracking_number: str | None = None
 
 
 @message("orders.OrderShipped", topic="orders", key="order_id")
@@ -212,6 +215,7 @@ class ConfirmOrder(Command):
     """Confirm the order (a no-op when it is already confirmed or shipped)."""
 
     order_id: UUID
+    tracking_number: str | None = None  # of the shipment created for it, if any
 
 
 @message("orders.ShipOrder", topic="orders", key="order_id")

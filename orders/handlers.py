@@ -163,7 +163,7 @@ def mark_order_paid(command: MarkOrderPaid) -> None:
 def confirm_order(command: ConfirmOrder) -> None:
     """Idempotent: confirming a confirmed or shipped order records nothing."""
     order = _existing(command.order_id)
-    order.confirm()
+    order.confirm(tracking_number=command.tracking_number)
     aggregates.save(order)
 
 

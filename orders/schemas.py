@@ -15,6 +15,7 @@ from pydantic import Field, StringConstraints
 
 from .contracts import Address, OrderItem, PlaceOrder
 from .domain import MAX_LINES, MAX_QUANTITY
+from .domain.state import shipment_status
 
 MONEY = r"^-?\d+\.\d{2}$"
 Text = Annotated[
@@ -80,7 +81,10 @@ class OrderAccepted(Schema):
 
 
 class ShipmentOut(Schema):
-    status: str = Field(description='"none" until the order ships, then "shipped".')
+    status: str = Field(
+        description='"none" before there is a shipment, "created" (it has a tracking '
+        'number), "shipped", or "cancelled" with the order.'
+    )
     tracking_number: str | None
 
 
@@ -159,7 +163,6 @@ def payment_status(state: dict[str, Any]) -> str:
 def order_from_history(state: dict[str, Any], events: list[dict[str, Any]]) -> OrderOut:
     """The order folded from its events (``orders.history.order_as_of``), in the same
     shape as the read model gives it (times are the events' recorded times)."""
-    shipped = bool(state["tracking_number"])
     return OrderOut(
         order_id=state["order_id"],
         status=state["status"],
@@ -169,8 +172,8 @@ def order_from_history(state: dict[str, Any], events: list[dict[str, Any]]) -> O
         currency=state["currency"] or "EUR",
         payment_status=payment_status(state),
         shipment=ShipmentOut(
-            status="shipped" if shipped else "none",
-            tracking_number=state["tracking_number"] if shipped else None,
+            status=shipment_status(state["status"], state["tracking_number"]),
+            tracking_number=state["tracking_number"] or None,
         ),
         created_at=events[0]["recorded_at"],
         updated_at=events[-1]["recorded_at"],

@@ -263,13 +263,16 @@ class Order(Aggregate[OrderState]):
             )
         )
 
-    def confirm(self) -> None:
-        """Confirm a placed order; a confirmed or shipped one is left as it is."""
+    def confirm(self, *, tracking_number: str | None = None) -> None:
+        """Confirm a placed order (with its shipment's tracking number, when there is
+        one); a confirmed or shipped one is left as it is."""
         status = self.status
         if status in CLOSED:
             raise OrderClosedError(self.id, status, "confirm")
         if status is OrderStatus.PLACED:
-            self.record(OrderConfirmed(order_id=self.id))
+            self.record(
+                OrderConfirmed(order_id=self.id, tracking_number=tracking_number)
+            )
 
     def ship(self, *, tracking_number: str) -> None:
         """Ship a confirmed order; shipping again with the same number is a no-op."""

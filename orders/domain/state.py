@@ -41,6 +41,19 @@ class OrderStatus(StrEnum):
 CLOSED = frozenset({OrderStatus.REJECTED, OrderStatus.CANCELLED})
 
 
+def shipment_status(
+    status: OrderStatus | str | None, tracking_number: str | None
+) -> str:
+    """The order's view of its shipment: "none" before one exists, "created" once the
+    fulfilment confirmed it with a tracking number, "shipped", or "cancelled" with the
+    order (the saga cancels it)."""
+    if status == OrderStatus.SHIPPED:
+        return "shipped"
+    if not tracking_number:
+        return "none"
+    return "cancelled" if status == OrderStatus.CANCELLED else "created"
+
+
 class OrderState(BaseModel):
     """The order as its events leave it; its JSON is the snapshot."""
 
@@ -128,7 +141,12 @@ def evolve(state: OrderState, event: Event) -> OrderState:
         case OrderRefunded():
             return state.model_copy(update={"refunded": True})
         case OrderConfirmed():
-            return state.model_copy(update={"status": OrderStatus.CONFIRMED})
+            return state.model_copy(
+                update={
+                    "status": OrderStatus.CONFIRMED,
+                    "tracking_number": event.tracking_number or state.tracking_number,
+                }
+            )
         case OrderDispatchStarted():
             return state.model_copy(update={"dispatching": True})
         case OrderShipped():

@@ -26,6 +26,7 @@ from ..contracts import (
     OrderRejected,
     OrderShipped,
 )
+from ..domain.state import shipment_status
 from ..models import OrderLineView, OrderSummaryView
 
 SUMMARY_FIELDS = [
@@ -142,9 +143,13 @@ class OrderSummaryProjection(Projection):
                 summary.reserved = False
             elif type(event) in STATUS_OF:
                 summary.status = STATUS_OF[type(event)]
-                if isinstance(event, OrderShipped):
-                    summary.shipment_status = "shipped"
-                    summary.tracking_number = event.tracking_number
+                if isinstance(event, OrderShipped | OrderConfirmed):
+                    summary.tracking_number = (
+                        event.tracking_number or summary.tracking_number
+                    )
+                summary.shipment_status = shipment_status(
+                    summary.status, summary.tracking_number
+                )
                 if isinstance(event, OrderRejected | OrderCancelled):
                     summary.reason = event.reason
             summary.updated_at = envelope.recorded_at

@@ -26,6 +26,7 @@ from orders.contracts import (
     OrderShipped,
 )
 from orders.domain import Order, OrderStatus
+from orders.domain.state import shipment_status
 
 ORDER_ID = UUID("00000000-0000-0000-0000-0000000000a1")
 CUSTOMER_ID = UUID("00000000-0000-0000-0000-0000000000c1")
@@ -594,3 +595,18 @@ def test_a_refund_is_recorded_once_and_only_for_a_paid_order():
     unpaid = given(placed())
     unpaid.mark_refunded(amount=Decimal("0.00"), currency="EUR", refund_reference="")
     assert unpaid.pending == []
+
+
+def test_a_confirmation_carries_the_shipments_tracking_number():
+    order = given(placed())
+    order.confirm(tracking_number="TRK1")
+    assert order.pending == [OrderConfirmed(order_id=ORDER_ID, tracking_number="TRK1")]
+    assert order.state.tracking_number == "TRK1"
+    assert shipment_status(order.state.status, order.state.tracking_number) == (
+        "created"
+    )
+    order.cancel(reason="changed my mind")
+    assert shipment_status(order.state.status, order.state.tracking_number) == (
+        "cancelled"
+    )
+    assert shipment_status(OrderStatus.PLACED, None) == "none"

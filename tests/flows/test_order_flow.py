@@ -103,7 +103,13 @@ def test_an_order_is_reserved_charged_shipped_and_confirmed(shop):
     assert (summary["status"], summary["payment_status"]) == ("confirmed", "paid")
     assert summary["reserved"] is True
     assert FakeProviderCharge.objects.count() == 1
-    assert Shipment.objects.get(order_id=order_id).tracking_number.startswith("TRK")
+    tracking = Shipment.objects.get(order_id=order_id).tracking_number
+    assert tracking.startswith("TRK")
+    # the order knows its shipment from the confirmation on
+    assert (summary["shipment_status"], summary["tracking_number"]) == (
+        "created",
+        tracking,
+    )
     mug = Product.objects.get(sku="MUG")
     assert (mug.on_hand, mug.reserved) == (10, 2)
     flow = LogEntry.objects.filter(
@@ -212,6 +218,7 @@ def test_a_cancelled_confirmed_order_is_released_refunded_and_unshipped(shop):
     assert Payment.objects.get(order_id=order_id).status == "refunded"
     assert FakeProviderRefund.objects.count() == 1
     assert Shipment.objects.get(order_id=order_id).status == "cancelled"
+    assert summary["shipment_status"] == "cancelled"
     wait_until(lambda: loyalty.balance(shop) == 0, "the points to be taken back")
     assert sent("orders.RejectOrder", order_id) == 0  # cancelled, not rejected
     assert not DeadLetter.objects.exists()
