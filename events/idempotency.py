@@ -34,7 +34,7 @@ from datetime import datetime
 from uuid import UUID, uuid4
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from celery import shared_task
@@ -160,6 +160,7 @@ def begin(
             token = uuid4()
             try:
                 with transaction.atomic():
+                    _no_flush_wait()
                     row = IdempotencyKey.objects.create(
                         scope=scope,
                         key=key,
@@ -195,6 +196,19 @@ def begin(
         if taken:
             return Attempt(row.pk, token)
     raise KeyInUse("this Idempotency-Key is contended; retry later")
+
+
+def _no_flush_wait() -> None:
+    """Commit the in-flight marker without waiting for its WAL flush (PostgreSQL's
+    ``synchronous_commit = off`` for this transaction only): it is visible to other
+    sessions at once, which is all it is for, and a server crash losing it only
+    frees the key, whose work then fails to complete it and rolls back. The work's
+    own transaction stays fully durable. (A commit's flush wait is a large part of
+    accepting an order.) See
+    https://www.postgresql.org/docs/current/wal-async-commit.html"""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def prune(*, now: datetime | None = None, batch: int | None = None) -> int:
