@@ -4,9 +4,10 @@ reject) and facts of other apps (paid, dispatched). Each runs the same handler a
 the inbox row and the checkpoint commit together; a concurrent change to the order
 is a failure the platform retries.
 
-A customer may cancel while the saga is still at work, so a confirmation or a payment
-can reach an order that is already cancelled: that is no error to retry and park, the
-saga undoes the step (it refunds the payment), and the order records nothing. A
+A customer may cancel while the saga is still at work, so a confirmation can reach an
+order that is already cancelled: that is no error to retry and park, the saga undoes
+the step, and the order records nothing. A payment reaching it is recorded (the money
+moved), and so is the refund the saga sends after it. A
 dispatch reaching a cancelled order is left to fail: the parcel has left, and a person
 must settle it (the saga's refused CancelShipment raises the alert too)."""
 
@@ -50,17 +51,14 @@ def reject_order(command: RejectOrder, ctx: Context) -> None:
 
 @orders.on(PaymentSucceeded)
 def on_payment_succeeded(event: PaymentSucceeded, ctx: Context) -> None:
-    try:
-        handlers.mark_order_paid(
-            MarkOrderPaid(
-                order_id=event.order_id,
-                amount=event.amount,
-                currency=event.currency,
-                payment_reference=event.payment_reference,
-            )
+    handlers.mark_order_paid(
+        MarkOrderPaid(
+            order_id=event.order_id,
+            amount=event.amount,
+            currency=event.currency,
+            payment_reference=event.payment_reference,
         )
-    except OrderClosedError as closed:
-        logger.info("%s; the saga refunds it", closed)
+    )
 
 
 @orders.on(PaymentRefunded)

@@ -12,9 +12,10 @@ The saga sends late and duplicate commands, so a command whose outcome already h
 is an idempotent no-op (it records nothing): confirming a confirmed or shipped order,
 shipping again with the same tracking number, recording the same payment again,
 cancelling or rejecting an order that is already cancelled or rejected. A command
-that contradicts what happened is an error the sender must act on: paying or confirming
-a cancelled order (the saga refunds), a second, different payment, shipping with
-another tracking number, cancelling a shipped order.
+that contradicts what happened is an error the sender must act on: confirming a
+cancelled order (the saga undoes), a second, different payment, shipping with another
+tracking number, cancelling a shipped order. A payment is a fact, not a request: it is
+recorded even on a cancelled order (its charge was in flight), and so is its refund.
 """
 
 from __future__ import annotations
@@ -213,12 +214,15 @@ class Order(Aggregate[OrderState]):
     def mark_paid(
         self, *, amount: Decimal, currency: str, payment_reference: str
     ) -> None:
-        """Record the payment of the whole total; the same payment again is a no-op."""
-        status = self.status
+        """Record the payment of the whole total; the same payment again is a no-op.
+
+        A payment reaching an order already cancelled or rejected (its charge was in
+        flight) is recorded all the same: the money moved, and the saga refunds it,
+        which is recorded next (``mark_refunded``)."""
+        if self.state.status is None:
+            raise OrderNotFoundError(self.id)
         if not payment_reference.strip():
             raise MissingDetailError("payment_reference")
-        if status in CLOSED:
-            raise OrderClosedError(self.id, status, "record a payment for")
         state = self.state
         if state.paid:
             if (state.payment_reference, state.amount_paid, state.currency) == (

@@ -189,7 +189,8 @@ def test_the_history_lists_the_orders_events(storefront, catalog, shopper):
     assert [(e["type"], e["version"]) for e in events][:1] == [
         ("orders.OrderPlaced", 1)
     ]
-    assert events[-1]["type"] == "orders.OrderCancelled"
+    # (a payment whose charge was in flight may be recorded after the cancellation)
+    assert "orders.OrderCancelled" in [e["type"] for e in events]
     assert events[0]["data"]["order_id"] == order_id
     assert {"type", "version", "recorded_at", "data"} == set(events[0])
 

@@ -239,6 +239,10 @@ def test_an_order_cancelled_while_it_is_charged_is_refunded_after_the_charge(
     assert FakeProviderRefund.objects.count() == 1
     assert Product.objects.get(sku="MUG").reserved == 0
     assert queries.order_summary(order_id)["status"] == "cancelled"
+    wait_until(
+        lambda: queries.order_summary(order_id)["payment_status"] == "refunded",
+        "the late payment and its refund in the order's view",
+    )
     assert not DeadLetter.objects.exists()  # the late payment was no error
 
 
