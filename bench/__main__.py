@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from bench import cli
 
 SCENARIOS = ("baselines", "inprocess", "celery", "latency", "eventstore")
 SUBJECTS = ("noop", "rows", "rows_single")
@@ -69,10 +70,6 @@ def setup() -> None:
         print(f"created database {db.describe()}", file=sys.stderr)
     django.setup()
     db.migrate()
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -158,13 +155,12 @@ LOAD_BY_STEP: list[tuple[str, float]] = []
 def step(text: str) -> None:
     """Progress on stderr; the load average at each step goes to the JSON."""
     LOAD_BY_STEP.append((text, os.getloadavg()[0]))
-    print(f"-- {text}", file=sys.stderr, flush=True)
+    cli.step(text)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if inherited off
+    cli.stop_on_signals()
     try:
         setup()
         results = run(args)

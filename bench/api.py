@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import secrets
-import signal
 import sys
 import threading
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import apiload, apireport
+from .cli import save_json, step, stop_on_signals
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/shop_bench_api"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -331,18 +331,9 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     return results
 
 
-def step(text: str) -> None:
-    print(f"-- {text}", file=sys.stderr, flush=True)
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    stop_on_signals()
     env = environment()
     try:
         setup(env)
@@ -354,8 +345,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out or Path(settings.BASE_DIR) / "var" / "bench" / "api.json"
     print(apireport.render(results))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    save_json(results, out)
     print(f"results: {out}")
     return 0 if apireport.honest(results) else 1
 

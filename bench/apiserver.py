@@ -10,13 +10,13 @@ process group after a grace period) also ends its workers and nothing else.
 from __future__ import annotations
 
 import http.client
-import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from .workers import exited, stop_groups
 
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 
@@ -82,7 +82,7 @@ class Gunicorn:
             )
         deadline = time.monotonic() + timeout
         while not self._live():
-            if _exited(self.proc):
+            if exited(self.proc):
                 raise ServerFailed(f"gunicorn exited; see {self.log}")
             if time.monotonic() > deadline:
                 raise ServerFailed(f"no answer from /health/live in {timeout:.0f}s")
@@ -99,20 +99,14 @@ class Gunicorn:
             conn.close()
 
     def check(self) -> None:
-        if self.proc is None or _exited(self.proc):
+        if self.proc is None or exited(self.proc):
             raise ServerFailed(f"gunicorn is not running; see {self.log}")
 
     def stop(self, *, grace: float = 15.0) -> None:
         """Graceful stop (TERM: workers finish their requests), then KILL the group."""
         if self.proc is None:
             return
-        _signal_group(self.proc, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while not _exited(self.proc) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        # Not reaped yet, so its pid (the group id) cannot have been reused.
-        _signal_group(self.proc, signal.SIGKILL)  # workers left behind, if any
-        self.proc.wait()
+        stop_groups([self.proc], grace=grace)
         self.proc = None
 
     def __enter__(self) -> Gunicorn:
@@ -125,21 +119,3 @@ class Gunicorn:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _exited(proc: subprocess.Popen[bytes]) -> bool:
-    """Whether it has exited, without reaping it (WNOWAIT)."""
-    if proc.returncode is not None:
-        return True
-    try:
-        found = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return True
-    return found is not None
-
-
-def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    try:
-        os.killpg(proc.pid, sig)  # the session we started it in: pgid == its pid
-    except ProcessLookupError:
-        pass

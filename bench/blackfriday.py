@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
 import socket
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .cli import step, stop_on_signals
 
 if TYPE_CHECKING:
     from bench.blackfriday_workers import Broker, Workers
@@ -269,18 +270,9 @@ def progress(total: int, desc: str) -> Any:
     return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, disable=None)
 
 
-def step(text: str) -> None:
-    print(f"-- {text}", file=sys.stderr, flush=True)
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    stop_on_signals()
     try:
         setup(args)
         results = run(args)

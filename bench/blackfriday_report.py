@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .cli import save_json
 
 TARGET_ACCEPT_RATIO = 1.2  # accept p50 and p99 at 8 s within 1.2x of those at 200 ms
 # Keeping pace: orders finished (confirmed or rejected) / orders placed per second,
@@ -202,7 +203,6 @@ def render(results: dict[str, Any]) -> str:
 
 
 def write_json(results: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         **results,
         "targets": {
@@ -212,4 +212,4 @@ def write_json(results: dict[str, Any], path: Path) -> None:
             "finished_over_placed_second_half": KEEP_PACE,
         },
     }
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    save_json(payload, path)

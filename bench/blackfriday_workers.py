@@ -32,7 +32,7 @@ from django.conf import settings
 import redis
 
 from . import workers
-from .workers import CELERY, WorkerFailed, _exited, _signal_group
+from .workers import CELERY, WorkerFailed, exited, reap_group, signal_group
 
 CLAIM_PREFIX = "shop-tests:broker-db:"  # tests/workers.py: the claims of test brokers
 CLAIM_SECONDS = 1800
@@ -147,7 +147,7 @@ class Worker:
             time.sleep(0.1)
 
     def check(self) -> None:
-        if self.proc is None or _exited(self.proc):
+        if self.proc is None or exited(self.proc):
             raise WorkerFailed(f"worker {self.name} exited; see {self.log}")
 
     def cpu_seconds(self) -> float:
@@ -158,17 +158,13 @@ class Worker:
         return group_cpu_seconds(self.proc.pid)
 
     def signal(self, sig: signal.Signals) -> None:
-        if self.proc is not None and not _exited(self.proc):
-            _signal_group(self.proc, sig)
+        if self.proc is not None and not exited(self.proc):
+            signal_group(self.proc, sig)
 
     def reap(self, deadline: float) -> None:
         if self.proc is None:
             return
-        while not _exited(self.proc) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        # Not reaped yet, so its pid (the group id) cannot have been reused.
-        _signal_group(self.proc, signal.SIGKILL)  # pool children or beat left behind
-        self.proc.wait()
+        reap_group(self.proc, deadline)  # pool children or beat left behind: KILLed
         self.proc = None
 
 

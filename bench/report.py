@@ -3,12 +3,12 @@ baselines (as a ratio) and its target."""
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Any
 
 from . import eventstore_report
+from .cli import save_json
 
 TARGET_ROWS_PER_SECOND = 10_000.0
 TARGET_P99_MS = 50.0
@@ -214,5 +214,4 @@ def write_json(results: dict[str, Any], path: Path) -> None:
             "celery_p99_ms_at_200_per_second": TARGET_P99_MS,
         },
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    save_json(payload, path)

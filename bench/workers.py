@@ -101,7 +101,7 @@ class Workers:
         deadline = time.monotonic() + timeout
         for proc, path in zip(self.procs, self.logs, strict=True):
             while b" ready." not in path.read_bytes():
-                if _exited(proc):
+                if exited(proc):
                     raise WorkerFailed(f"a worker exited; see {path}")
                 if time.monotonic() > deadline:
                     raise WorkerFailed(f"worker not ready after {timeout:.0f}s; {path}")
@@ -122,21 +122,12 @@ class Workers:
 
     def check(self) -> None:
         for proc, path in zip(self.procs, self.logs, strict=True):
-            if _exited(proc):
+            if exited(proc):
                 raise WorkerFailed(f"a worker exited; see {path}")
 
     def stop(self, *, grace: float = 15.0) -> None:
         """Warm shutdown (TERM), then KILL the worker's own process group."""
-        for proc in self.procs:
-            if not _exited(proc):
-                _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for proc in self.procs:
-            while not _exited(proc) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            # Not reaped yet, so its pid (the group id) cannot have been reused.
-            _signal_group(proc, signal.SIGKILL)  # pool children left behind, if any
-            proc.wait()
+        stop_groups(self.procs, grace=grace)
         self.procs.clear()
 
     def __enter__(self) -> Workers:
@@ -151,7 +142,7 @@ class Workers:
         self.stop()
 
 
-def _exited(proc: subprocess.Popen[bytes]) -> bool:
+def exited(proc: subprocess.Popen[bytes]) -> bool:
     """Whether it has exited, without reaping it (WNOWAIT)."""
     if proc.returncode is not None:
         return True
@@ -162,11 +153,32 @@ def _exited(proc: subprocess.Popen[bytes]) -> bool:
     return found is not None
 
 
-def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+def signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     try:
         os.killpg(proc.pid, sig)  # the session we started it in: pgid == its pid
     except ProcessLookupError:
         pass
+
+
+def reap_group(proc: subprocess.Popen[bytes], deadline: float) -> None:
+    """Wait until ``deadline`` (monotonic) for it to exit, then KILL what is left of
+    its process group (children left behind) and reap it."""
+    while not exited(proc) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Not reaped yet, so its pid (the group id) cannot have been reused.
+    signal_group(proc, signal.SIGKILL)
+    proc.wait()
+
+
+def stop_groups(procs: list[subprocess.Popen[bytes]], *, grace: float) -> None:
+    """TERM every process group at once (a graceful or warm shutdown), give them
+    ``grace`` seconds together, then KILL and reap each."""
+    for proc in procs:
+        if not exited(proc):
+            signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        reap_group(proc, deadline)
 
 
 def database_url() -> str:
