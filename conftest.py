@@ -86,3 +86,20 @@ def _fresh_cache() -> Iterator[None]:
 
     cache.clear()
     yield
+
+
+@pytest.fixture
+def broker(transactional_db: None) -> Iterator[str]:
+    """For tests with real Celery workers (``tests.workers``): a Redis database of
+    this test's own as broker, used by this process's Celery app and the Celery
+    dispatcher; flushed and given back afterwards."""
+    from events.dispatch import set_dispatcher
+    from events.dispatch.celery import CeleryDispatcher
+    from tests.workers import broker_database, celery_broker
+
+    with broker_database() as url, celery_broker(url):
+        set_dispatcher(CeleryDispatcher())
+        try:
+            yield url
+        finally:
+            set_dispatcher(None)

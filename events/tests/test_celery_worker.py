@@ -39,7 +39,7 @@ from events.waiting import WaitTimeout, wait_for_messages, wait_for_position
 from tests.effects.contracts import RunJob
 from tests.effects.models import Effect
 from tests.effects.subscriptions import RUNNER
-from tests.workers import Worker, broker_database, celery_broker, celery_worker
+from tests.workers import Worker, celery_broker, celery_worker
 
 pytestmark = [
     pytest.mark.postgres,
@@ -56,18 +56,6 @@ class Silent:
 
     def wake(self, targets: Iterable[tuple[str, int]]) -> None:
         pass
-
-
-@pytest.fixture
-def broker(transactional_db: None) -> Iterator[str]:
-    """A Redis database of its own as broker, used by this process's Celery app and
-    the Celery dispatcher; flushed and given back afterwards."""
-    with broker_database() as url, celery_broker(url):
-        set_dispatcher(CeleryDispatcher())
-        try:
-            yield url
-        finally:
-            set_dispatcher(None)
 
 
 @pytest.fixture

@@ -17,9 +17,7 @@ from django.conf import settings
 
 import pytest
 
-from events.dispatch import set_dispatcher
-from events.dispatch.celery import CeleryDispatcher
-from tests.workers import Worker, broker_database, celery_broker
+from tests.workers import Worker
 
 WORKER_SETTINGS = "tests.flows.worker_settings"
 
@@ -35,18 +33,6 @@ class ShopWorkers:
         """SIGKILL both workers with their pools, as a lost machine would."""
         self.payments.kill()
         self.default.kill()
-
-
-@pytest.fixture
-def broker(transactional_db: None) -> Iterator[str]:
-    """A Redis database of its own as broker, used by this process's Celery app and
-    the Celery dispatcher; flushed and given back afterwards."""
-    with broker_database() as url, celery_broker(url):
-        set_dispatcher(CeleryDispatcher())
-        try:
-            yield url
-        finally:
-            set_dispatcher(None)
 
 
 @pytest.fixture
