@@ -34,7 +34,8 @@ class PlatformCollector(Collector):
             "Last offset of each partition",
             labels=["partition"],
         )
-        for partition, head in log.heads().items():
+        offsets = log.heads()
+        for partition, head in offsets.items():
             heads.add_metric([str(partition)], head)
         yield heads
 
@@ -54,7 +55,7 @@ class PlatformCollector(Collector):
             labels=["subscription", "partition"],
         )
         for subscription in subscriptions.all():
-            for row in status.partition_status(subscription):
+            for row in status.partition_status(subscription, heads=offsets):
                 labels = [row.subscription, str(row.partition)]
                 lag.add_metric(labels, row.lag)
                 age.add_metric(labels, row.lag_seconds)
