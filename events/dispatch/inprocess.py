@@ -100,8 +100,11 @@ class InProcessDispatcher:
         self._threads.append(thread)
 
     def _work(self, lane: queue.Queue[Target | None]) -> None:
+        # Once stopping, targets still queued are left (the sweep of the next start
+        # finds their work): a stopped dispatcher finishes its drains in progress
+        # only, and no thread of it touches the database after stop() returns.
         try:
-            while (target := lane.get()) is not None:
+            while (target := lane.get()) is not None and not self._stop.is_set():
                 self._run(target)
         finally:
             connections.close_all()

@@ -4,13 +4,16 @@ slow subscription, and never turning a committed transaction into an error."""
 import threading
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 
 import pytest
 
 from events import log
 from events.dispatch import set_dispatcher
-from events.models import LogEntry
+from events.dispatch.inprocess import InProcessDispatcher
+from events.log import partition_for
+from events.models import Checkpoint, LogEntry
 from events.outbox import publish
 from events.retries import Backoff
 from events.waiting import WaitTimeout, wait_for_messages
@@ -148,3 +151,59 @@ def test_wake_up_reaches_only_subscriptions_reading_the_topic(dispatcher, subscr
     wait_for_messages("s", [other])
     assert Effect.objects.count() == 1
     assert other.partition == log.partition_for("a")
+
+
+def test_a_stopped_dispatcher_finishes_its_drain_and_starts_no_queued_one(
+    transactional_db, subscribe
+):
+    # given a dispatcher with one thread for the subscription, stuck in a drain of one
+    # partition while another partition's drain waits in its queue
+    sub = subscribe("s", topics=("t.things",))
+    entered, release = threading.Event(), threading.Event()
+
+    @sub.on(ThingHappened, outside=True)
+    def stuck(event, ctx):
+        entered.set()
+        release.wait(20)
+
+    first, second = (
+        "k0",
+        next(
+            f"k{i}"
+            for i in range(1, 100)
+            if partition_for(f"k{i}") != partition_for("k0")
+        ),
+    )
+    running = InProcessDispatcher(
+        threads=1, sweep_seconds=settings.EVENTS_SWEEP_SECONDS
+    )
+    set_dispatcher(running)
+    running.start()
+    try:
+        emit(ThingHappened(thing_id=first))
+        assert entered.wait(10)
+        emit(ThingHappened(thing_id=second))
+        # when it is stopped while the first drain is in progress
+        stopping = threading.Thread(target=running.stop)
+        stopping.start()
+        for _ in range(500):  # until stop() has begun (its first step sets the flag)
+            if running._stop.is_set():
+                break
+            threading.Event().wait(0.01)
+        release.set()
+        stopping.join(20)
+    finally:
+        release.set()
+        running.stop()
+        set_dispatcher(None)
+    # then the drain in progress finished, and the queued one never started
+    assert not stopping.is_alive()
+    assert log.heads()[partition_for(first)] == 1
+    positions = dict(
+        Checkpoint.objects.filter(subscription="s").values_list("partition", "position")
+    )
+    assert positions[partition_for(first)] == 1
+    assert positions.get(partition_for(second), 0) == 0
+    assert (
+        log.heads()[partition_for(second)] == 1
+    )  # its message waits for the next start
