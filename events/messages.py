@@ -50,14 +50,16 @@ class MessageVersionError(ValueError):
     """A stored version this code cannot read (newer, or a missing upcaster)."""
 
 
-M = TypeVar("M", bound=type[Message])
+M = TypeVar("M", bound=Message)
 _types: dict[str, type[Message]] = {}
 
 
-def message(name: str, *, topic: str, key: str, version: int = 1) -> Callable[[M], M]:
+def message(
+    name: str, *, topic: str, key: str, version: int = 1
+) -> Callable[[type[M]], type[M]]:
     """Declare a message type: its wire name, topic, key field and version."""
 
-    def declare(cls: M) -> M:
+    def declare(cls: type[M]) -> type[M]:
         if not issubclass(cls, Message):
             raise TypeError(f"{cls.__name__} must subclass Event or Command")
         if key not in cls.model_fields:

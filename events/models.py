@@ -1,5 +1,5 @@
-"""Tables of the event platform: the log (the outbox), partition heads, checkpoints,
-the inbox and the dead letters. Nothing here knows about shops."""
+"""Tables of the event platform: the log (the outbox), partition heads, the partition
+layout, checkpoints, the inbox and the dead letters. Nothing here knows about shops."""
 
 from __future__ import annotations
 
@@ -57,6 +57,8 @@ class LogEntry(models.Model):
                 fields=["topic", "partition", "offset"], name="events_log_topic_pos"
             ),
             models.Index(fields=["recorded_at"], name="events_log_recorded"),
+            # Tracing by an aggregate's id (events.ops.causation): its messages' key.
+            models.Index(fields=["key"], name="events_log_key"),
         ]
 
     def __str__(self) -> str:
@@ -79,6 +81,71 @@ class PartitionHead(models.Model):
         return f"p{self.partition} head {self.last_offset}"
 
 
+class PartitionLayout(models.Model):
+    """How many partitions the log has: one row (id 1), so that every process agrees.
+
+    Writers read it under a shared lock when they take offsets, and a repartition
+    changes it under the exclusive one (``events.log.layout``): a process whose
+    ``EVENTS_PARTITIONS`` differs follows the database (the setting only seeds a new
+    one). ``generation`` counts the layouts; each raise has its ``PartitionCut``."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    partitions = models.PositiveSmallIntegerField()
+    generation = models.PositiveIntegerField(default=1)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "events_partition_layout"
+
+    def __str__(self) -> str:
+        return f"{self.partitions} partitions (generation {self.generation})"
+
+
+class PartitionCut(models.Model):
+    """One raise of the partition count: ``fences`` are the old partitions' heads at
+    the moment writes moved to the new layout (every offset up to a fence is of the
+    old layout). ``settled_at`` is set once every subscription has passed them."""
+
+    generation = models.PositiveIntegerField(primary_key=True)  # the one it started
+    partitions_before = models.PositiveSmallIntegerField()
+    partitions = models.PositiveSmallIntegerField()
+    fences = models.JSONField()  # {"<partition>": head at the cut}
+    cut_at = models.DateTimeField()
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "events_partition_cut"
+
+    def __str__(self) -> str:
+        return f"{self.partitions_before} -> {self.partitions} partitions"
+
+
+class PartitionGate(models.Model):
+    """Per-key order across a cut: in ``partition``, the offsets above ``upto`` are of
+    a newer layout, and some of their keys had older messages in ``feeder`` up to
+    ``feeder_fence``. A subscription reads past ``upto`` only once its checkpoint in
+    ``feeder`` has reached ``feeder_fence`` (``events.delivery.checkpoints.where``)."""
+
+    generation = models.PositiveIntegerField()
+    partition = models.PositiveSmallIntegerField()
+    upto = models.BigIntegerField()
+    feeder = models.PositiveSmallIntegerField()
+    feeder_fence = models.BigIntegerField()
+
+    class Meta:
+        db_table = "events_partition_gate"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["generation", "partition", "feeder"],
+                name="events_gate_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["partition"], name="events_gate_partition")]
+
+    def __str__(self) -> str:
+        return f"p{self.partition}>{self.upto} after p{self.feeder}@{self.feeder_fence}"
+
+
 class Checkpoint(models.Model):
     """A consumer group's position in one partition, plus the retry state of the message
     at the front of it (a failing message holds its partition back until it succeeds or
@@ -90,9 +157,22 @@ class Checkpoint(models.Model):
         default=0, help_text="Offset of the last message handled or passed over."
     )
     failing_offset = models.BigIntegerField(null=True, blank=True)
+    failing_key = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     retry_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    failing_since = models.DateTimeField(
+        null=True, blank=True, help_text="When the message at the front first failed."
+    )
+    handled_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "When a delivery of this partition last showed that what the "
+            "subscription's failures depend on works (an outside call, or any "
+            "message for a subscription with local handlers only)."
+        ),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -105,6 +185,30 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscription} p{self.partition} @{self.position}"
+
+
+class SubscriptionPause(models.Model):
+    """A subscription that does not deliver for now: an outage its handlers met (the
+    same failure on several keys: ``events.delivery.outages``), probed with backoff
+    until a probe succeeds, or a pause staff made by hand (no probe: until resumed)."""
+
+    subscription = models.CharField(max_length=100, primary_key=True)
+    reason = models.TextField()
+    error = models.TextField(help_text="The failure's shape: its class and message.")
+    paused_at = models.DateTimeField()
+    probe_at = models.DateTimeField(
+        null=True, blank=True, help_text="Next probe; none for a pause by hand."
+    )
+    probes = models.PositiveIntegerField(default=0)
+    by = models.CharField(
+        max_length=150, blank=True, help_text="Who paused it by hand."
+    )
+
+    class Meta:
+        db_table = "events_subscription_pause"
+
+    def __str__(self) -> str:
+        return f"{self.subscription} paused: {self.reason}"
 
 
 class InboxEntry(models.Model):
@@ -164,13 +268,22 @@ class DeadLetter(models.Model):
     error = models.TextField()
     traceback = models.TextField(blank=True)
     attempts = models.PositiveIntegerField()
+    failing_since = models.DateTimeField(
+        null=True, blank=True, help_text="When its first attempt failed."
+    )
     parked_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "events_dead_letter"
         indexes = [
-            models.Index(fields=["subscription", "status"], name="events_dl_sub_status")
+            models.Index(
+                fields=["subscription", "status"], name="events_dl_sub_status"
+            ),
+            # Finding a message's trace and the search (events.ops.causation,
+            # deadletters.matching): by key and by message id, across subscriptions.
+            models.Index(fields=["key"], name="events_dl_key"),
+            models.Index(fields=["message_id"], name="events_dl_message"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -230,9 +343,12 @@ class SagaInstance(models.Model):
     )
     step = models.PositiveSmallIntegerField(default=0)
     data = models.JSONField(default=dict)
-    reason = models.TextField(blank=True)
+    reason = models.TextField(blank=True, help_text="Why it gave up, in words.")
+    reason_code = models.CharField(
+        max_length=100, blank=True, help_text="The reason's stable machine code."
+    )
     deadline = models.DateTimeField(null=True, blank=True)
-    correlation_id = models.UUIDField()
+    correlation_id = models.UUIDField(db_index=True)
     started_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

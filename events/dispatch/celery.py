@@ -15,11 +15,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from functools import cache
+from typing import Any
 
 import redis
 from celery import current_app
 
-from ..checkpoints import Target
+from ..delivery.checkpoints import Target
+from ..delivery.subscriptions import registry
+from ..log.writer import commits_notify, ring
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +57,43 @@ def clear_flag(subscription: str, partition: int) -> None:
         )
 
 
+def _ring(targets: list[Target]) -> None:
+    try:
+        ring(
+            (topic, partition)
+            for name, partition in targets
+            for topic in registry.get(name).topics
+        )
+    except Exception:
+        logger.warning(
+            "could not notify the workers; the sweep will deliver %s",
+            ", ".join(f"{s} p{p}" for s, p in targets),
+            exc_info=True,
+        )
+
+
+DRAIN_TASK = "events.drain"  # events.tasks.drain_partition
+
+
+def send_drain(subscription: str, partition: int, **options: Any) -> None:
+    """Queue a drain task on the subscription's own queue, if it declares one. Sent by
+    name: the task lives in ``events.tasks``, the entry point workers import."""
+    queue = registry.get(subscription).queue
+    if queue:
+        options["queue"] = queue
+    current_app.send_task(DRAIN_TASK, args=(subscription, partition), **options)
+
+
 class CeleryDispatcher:
     def wake(self, targets: Iterable[Target]) -> None:
-        from ..tasks import send_drain
-
+        """When commits NOTIFY (``events.log.writer.commits_notify``), ring the topics
+        the subscriptions read, as a commit does (the workers listen:
+        ``events.dispatch.worker``); else a flag and a drain task."""
         wanted = sorted(targets)
         if not wanted:
+            return
+        if commits_notify():
+            _ring(wanted)
             return
         try:
             # One round trip for every flag of the commit (a placed order wakes the

@@ -5,7 +5,12 @@ in slow handlers occupies only its own threads and never delays another one. Eac
 (subscription, partition) is drained by at most one thread at a time; a wake-up for a
 pair that is being drained makes that drain look again instead of queueing a second
 one. A sweep thread catches up after a restart and after a lost wake-up (and expires
-overdue saga steps), and timers bring back partitions whose retry is due. Until
+overdue saga steps), and timers bring back partitions whose retry is due.
+
+Commits of other processes (``manage.py catalog add`` beside the embedded server) wake
+nothing here: with ``watch_seconds`` the sweep thread also reads the partitions' heads
+that often (one small query) and, when they moved, wakes what is behind, so such a
+message is delivered within that period rather than at the next sweep. Until
 ``start()`` is called (the WSGI entry calls it) wake-ups are ignored: a management
 command never delivers, the server's sweep picks its messages up.
 """
@@ -15,24 +20,36 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
-from ..checkpoints import Target, pending_targets
-from ..delivery import TURN_LIMIT, drain
-from ..sagas import expire_overdue
-from ..subscriptions import UnknownSubscription, registry
+from ..delivery.checkpoints import Target, pending_targets
+from ..delivery.drain import TURN_LIMIT, drain
+from ..delivery.subscriptions import UnknownSubscription, registry
+from ..log import reader
+from ..sagas.deadlines import expire_overdue
 
 logger = logging.getLogger(__name__)
 
 
 class InProcessDispatcher:
-    def __init__(self, *, threads: int, sweep_seconds: float) -> None:
+    def __init__(
+        self,
+        *,
+        threads: int,
+        sweep_seconds: float,
+        watch_seconds: float | None = None,
+        serves: set[str] | None = None,
+    ) -> None:
+        """``serves``: the subscriptions this dispatcher drains (None: all of them)."""
+        self._serves = serves
         self._threads_per_lane = threads
         self._sweep_seconds = sweep_seconds
+        self._watch_seconds = watch_seconds
         self._lanes: dict[str, queue.Queue[Target | None]] = {}
         self._lock = threading.Lock()
         self._queued: set[Target] = set()
@@ -42,10 +59,6 @@ class InProcessDispatcher:
         self._threads: list[threading.Thread] = []
         self._started = False
         self._stop = threading.Event()
-
-    @property
-    def started(self) -> bool:
-        return self._started
 
     def start(self) -> None:
         with self._lock:
@@ -71,10 +84,19 @@ class InProcessDispatcher:
         for thread in threads:
             thread.join(timeout)
 
+    def pending(self) -> list[Target]:
+        """What is behind, of the subscriptions this dispatcher serves."""
+        return [t for t in pending_targets() if self._serving(t)]
+
+    def _serving(self, target: Target) -> bool:
+        return self._serves is None or target[0] in self._serves
+
     def wake(self, targets: Iterable[Target]) -> None:
         if not self._started or self._stop.is_set():
             return
         for target in targets:
+            if not self._serving(target):
+                continue
             with self._lock:
                 if target in self._running:
                     self._again.add(target)
@@ -114,13 +136,14 @@ class InProcessDispatcher:
             self._queued.discard(target)
             self._running.add(target)
         retry_at = None
-        more = False
+        more = resumed = False
         try:
             subscription = registry.get(target[0])
             while True:
                 close_old_connections()
                 result = drain(subscription, target[1], limit=TURN_LIMIT)
                 retry_at, more = result.retry_at, result.more
+                resumed |= result.resumed
                 # Decide to stop and stop being "running" in one locked step, so a
                 # wake-up can never fall between the two and be dropped.
                 with self._lock:
@@ -138,6 +161,8 @@ class InProcessDispatcher:
             else:
                 logger.exception("drain of %s failed; the sweep will retry", target)
             return
+        if resumed:  # a probe ended the subscription's pause: every partition flows
+            self.wake([(target[0], p) for p in reader.heads()])
         if more:
             self.wake([target])
         elif retry_at is not None:
@@ -157,15 +182,25 @@ class InProcessDispatcher:
         timer.start()
 
     def _sweep(self) -> None:
+        """Every sweep period: wake what is behind and expire overdue saga steps.
+        Every watch period in between: wake what is behind if the heads moved."""
+        seen: dict[int, int] | None = None
+        next_sweep = 0.0
         try:
             while True:
                 try:
                     close_old_connections()
-                    self.wake(pending_targets())
-                    expire_overdue()
+                    heads = reader.heads() if self._watch_seconds else None
+                    due = time.monotonic() >= next_sweep
+                    if due or heads != seen:
+                        self.wake(self.pending())
+                    if due:
+                        expire_overdue()
+                        next_sweep = time.monotonic() + self._sweep_seconds
+                    seen = heads
                 except Exception:
                     logger.exception("sweep failed; trying again next period")
-                if self._stop.wait(self._sweep_seconds):
+                if self._stop.wait(self._watch_seconds or self._sweep_seconds):
                     return
         finally:
             connections.close_all()

@@ -4,13 +4,13 @@ from django.db import transaction
 
 import pytest
 
-from events.delivery import drain
-from events.log import partition_for
+from events.delivery.drain import drain
+from events.log.outbox import publish
+from events.log.partitions import partition_for
 from events.models import DeadLetter
-from events.outbox import publish
 from tests.effects.models import Effect
 
-from .messages import ThingHappened
+from .support.messages import ThingHappened
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""Delivery by a real ``celery -A shop worker`` process, against Redis and PostgreSQL.
+"""Delivery by a real ``celery -A shop worker`` process, against Redis and PostgreSQL,
+woken through the broker (``EVENTS_WAKE = "broker"``: a Redis flag and a drain task per
+commit). The notification wake-up has its own tests (``test_worker_notify.py``).
 
 What the in-process tests cannot show: the Celery task wiring (wake-up on commit,
 ``acks_late`` and ``reject_on_worker_lost``, retries scheduled with an ``eta``, the
@@ -28,18 +30,18 @@ from django.db import transaction
 import pytest
 import redis
 
-from events import log
-from events.dispatch import set_dispatcher
+from events.delivery.waiting import WaitTimeout, wait_for_messages, wait_for_position
 from events.dispatch.celery import CeleryDispatcher, clear_flag
-from events.log import PendingMessage
+from events.dispatch.current import set_dispatcher
+from events.log import partitions, reader
+from events.log.outbox import publish
+from events.log.pending import PendingMessage
 from events.models import Checkpoint, DeadLetter, InboxEntry
-from events.outbox import publish
 from events.tasks import sweep
-from events.waiting import WaitTimeout, wait_for_messages, wait_for_position
 from tests.effects.contracts import RunJob
 from tests.effects.models import Effect
 from tests.effects.subscriptions import RUNNER
-from tests.workers import Worker, celery_broker, celery_worker
+from tests.support.workers import Worker, celery_broker, celery_worker
 
 pytestmark = [
     pytest.mark.postgres,
@@ -49,6 +51,12 @@ pytestmark = [
 
 CLOSED_PORT = "redis://127.0.0.1:1/0"  # nothing listens there: connect is refused
 DELIVERY_TIMEOUT = 20.0
+
+
+@pytest.fixture(autouse=True)
+def broker_wake(settings: Any) -> None:
+    """These tests are of the broker's wake-ups (the worker follows the setting)."""
+    settings.EVENTS_WAKE = "broker"
 
 
 class Silent:
@@ -137,7 +145,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_doubles_nothing(
     # handler had started
     position = Checkpoint.objects.get(subscription=RUNNER, partition=partition).position
     started = max(offset for offset, _ in handling_lines(first, partition))
-    assert 0 < position < started <= items[-1].offset, (position, started)
+    assert 0 < position < started <= items[-1].offset, (position, started)  # type: ignore[operator]  # offset: set by publish
     assert effects_per_message().total() == position
     # and its drain task stays unacked in Redis until the visibility timeout (an hour):
     # no worker will get it back before then
@@ -159,6 +167,7 @@ def test_pool_process_killed_mid_batch_is_requeued_by_the_worker(start_worker):
     wait_for_position(RUNNER, partition, 1, timeout=DELIVERY_TIMEOUT)
     committed = Checkpoint.objects.get(subscription=RUNNER, partition=partition)
     line = worker.wait_for_log(rf"handling p{partition}@{committed.position + 1} ")
+    # the line waited for is the drain's "handling ... in pid N": the search finds N
     pool_pid = int(re.search(r"in pid (\d+)", line.string)[1])  # type: ignore[index]
     # when only the pool process running the drain is SIGKILLed (say, by the OOM
     # killer)
@@ -197,7 +206,7 @@ def test_unreachable_broker_never_fails_a_commit_and_beat_sweeps_it(
         began = time.monotonic()
         items = publish_jobs(RunJob(key="offline", n=1), RunJob(key="offline", n=2))
         took = time.monotonic() - began
-    assert log.head(items[-1].partition) >= items[-1].offset
+    assert reader.head(items[-1].partition) >= items[-1].offset  # type: ignore[operator]  # offset: set by publish
     assert "broker unavailable; the sweep will deliver" in caplog.text
     # and beat's sweep delivers the messages, once each
     wait_for_messages(RUNNER, items, timeout=DELIVERY_TIMEOUT)
@@ -240,7 +249,7 @@ def test_poison_message_is_parked_after_its_attempts_while_others_flow(start_wor
     assert all(entry.handled_at >= letter.parked_at for entry in after)
     # ...and the other partitions flowed while it was being retried
     elsewhere = InboxEntry.objects.filter(subscription=RUNNER).exclude(
-        partition__in={poison.partition, log.partition_for("flaky")}
+        partition__in={poison.partition, partitions.partition_for("flaky")}
     )
     assert elsewhere.exists()
     assert all(entry.handled_at < letter.parked_at for entry in elsewhere)

@@ -11,12 +11,13 @@ from django.db import transaction
 
 import pytest
 
-from events.log import partition_for
+from events.log.outbox import publish
+from events.log.partitions import partition_for
 from events.models import Checkpoint, DeadLetter
-from events.outbox import publish
+from events.ops import failure_groups
 from tests.effects.models import Effect
 
-from .messages import ThingHappened
+from .support.messages import ThingHappened
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +76,27 @@ def test_bad_input_is_a_clear_error(parked, args, message):
         run(*args)
 
 
+def test_trace_shows_a_parked_message_with_its_dead_letter(parked):
+    out = run("trace", "a")
+    lines = out.splitlines()
+    assert lines[0].startswith("trace of a: 2 messages, correlation ")
+    assert lines[1].startswith(f"- t.ThingHappened  p{partition_for('a')}@1  ")
+    assert f"message {parked.message_id}" in lines[1]
+    assert lines[2].split(maxsplit=2) == [
+        "parked",
+        "cli",
+        f"dead letter #{parked.id} since {lines[2].split('since ')[1]}",
+    ]
+    assert lines[2].endswith("1 attempt: ValueError: bad thing")
+    # the notice of the dead letter, caused by the message it parked
+    assert lines[3].startswith("  - deadletters.MessageParked  ")
+
+
+def test_trace_of_nothing_known_is_a_clear_error(parked):
+    with pytest.raises(CommandError, match="no message has the id, correlation id"):
+        run("trace", "b")
+
+
 def test_bad_arguments_exit_non_zero_with_a_message():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "shop.settings.test"}
     for args, message in [
@@ -83,6 +105,10 @@ def test_bad_arguments_exit_non_zero_with_a_message():
         (["replay", "x", "--to-offset", "ten"], "not a whole number"),
         (["replay", "x"], "one of the arguments --to-offset --since is required"),
         (["explode"], "invalid choice: 'explode'"),
+        (["trace"], "the following arguments are required: id"),
+        (["trace", " "], "argument id: give an order id"),
+        (["trace", "k" * 201], "201 characters (a key has at most 200)"),
+        (["trace", "k", "--json", "--mermaid"], "not allowed with argument --json"),
     ]:
         done = subprocess.run(
             [sys.executable, "manage.py", "events", *args],
@@ -94,3 +120,24 @@ def test_bad_arguments_exit_non_zero_with_a_message():
         )
         assert done.returncode != 0, args
         assert message in done.stderr, (args, done.stderr)
+
+
+def test_deadletters_list_takes_the_admins_search_and_groups_them(parked):
+    assert "ValueError: bad thing" in run("deadletters", "list", "--key", "a")
+    assert "0 dead letters" in run("deadletters", "list", "--key", "b")
+    correlation = str(parked.correlation_id)
+    assert "1 dead letters" in run("deadletters", "list", "--correlation", correlation)
+    groups = run("deadletters", "groups")
+    assert "1 dead letters in 1 failure groups" in groups
+    assert "ValueError" in groups and "bad thing" in groups
+
+
+def test_deadletters_redrive_a_group_by_its_id(parked):
+    (group,) = failure_groups.groups()
+    out = run("deadletters", "redrive", "--group", group.id)
+    assert "redriven 1, failed 0" in out
+    assert Effect.objects.count() == 1
+    with pytest.raises(CommandError, match="no failure group"):
+        run("deadletters", "redrive", "--group", group.id)
+    with pytest.raises(CommandError, match="not together"):
+        run("deadletters", "redrive", "--group", group.id, "--all")

@@ -9,17 +9,18 @@ from django.db import transaction
 
 import pytest
 
-from events import log
-from events.dispatch import set_dispatcher
+from events.delivery.checkpoints import Target
+from events.delivery.retries import Backoff
+from events.delivery.waiting import WaitTimeout, wait_for_messages
+from events.dispatch.current import set_dispatcher
 from events.dispatch.inprocess import InProcessDispatcher
-from events.log import partition_for
+from events.log import partitions, reader
+from events.log.outbox import publish
+from events.log.partitions import partition_for
 from events.models import Checkpoint, LogEntry
-from events.outbox import publish
-from events.retries import Backoff
-from events.waiting import WaitTimeout, wait_for_messages
 from tests.effects.models import Effect
 
-from .messages import OtherHappened, ThingHappened
+from .support.messages import OtherHappened, ThingHappened
 
 
 def emit(*messages):
@@ -63,7 +64,7 @@ def test_a_lost_wake_up_is_delivered_by_the_sweep(dispatcher, subscribe, monkeyp
     # given wake-ups that get lost
     sub = subscribe("s", topics=("t.things",))
     sub.on(ThingHappened)(record("s"))
-    lost = []
+    lost: list[Target] = []
     real_wake = dispatcher.wake
 
     def lossy_wake(targets):
@@ -86,7 +87,7 @@ def test_a_failing_wake_up_never_fails_the_committed_transaction(transactional_d
         def wake(self, targets):
             raise ConnectionError("broker is down")
 
-    from events.subscriptions import Subscription, registry
+    from events.delivery.subscriptions import Subscription, registry
 
     Subscription("s", topics=("t.things",))
     set_dispatcher(BrokenTransport())
@@ -150,7 +151,7 @@ def test_wake_up_reaches_only_subscriptions_reading_the_topic(dispatcher, subscr
     (other,) = emit(OtherHappened(thing_id="a"))
     wait_for_messages("s", [other])
     assert Effect.objects.count() == 1
-    assert other.partition == log.partition_for("a")
+    assert other.partition == partitions.partition_for("a")
 
 
 def test_a_stopped_dispatcher_finishes_its_drain_and_starts_no_queued_one(
@@ -198,12 +199,12 @@ def test_a_stopped_dispatcher_finishes_its_drain_and_starts_no_queued_one(
         set_dispatcher(None)
     # then the drain in progress finished, and the queued one never started
     assert not stopping.is_alive()
-    assert log.heads()[partition_for(first)] == 1
+    assert reader.heads()[partition_for(first)] == 1
     positions = dict(
         Checkpoint.objects.filter(subscription="s").values_list("partition", "position")
     )
     assert positions[partition_for(first)] == 1
     assert positions.get(partition_for(second), 0) == 0
     assert (
-        log.heads()[partition_for(second)] == 1
+        reader.heads()[partition_for(second)] == 1
     )  # its message waits for the next start

@@ -5,12 +5,12 @@ from django.db import transaction
 
 import pytest
 
-from events.delivery import drain
-from events.log import partition_for
+from events.delivery.drain import drain
+from events.log.outbox import publish
+from events.log.partitions import partition_for
 from events.models import SagaInstance
-from events.outbox import publish
 
-from .messages import ThingHappened
+from .support.messages import ThingHappened
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,7 +46,7 @@ def test_lag_dead_letters_and_sagas_needing_a_person_are_exposed(client, parked)
 
 
 def parked_subscription():
-    from events.subscriptions import registry
+    from events.delivery.subscriptions import registry
 
     return registry.get("cli")
 

@@ -23,24 +23,30 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, connections, transaction
 
 import pytest
 
-from events import checkpoints, log, replay
-from events.checkpoints import CheckpointMoved
-from events.delivery import drain
-from events.log import PendingMessage
+from events.delivery import checkpoints
+from events.delivery.checkpoints import CheckpointMoved
+from events.delivery.drain import drain
+from events.delivery.subscriptions import Context
+from events.delivery.waiting import wait_for_messages
+from events.log import partitions, reader, writer
+from events.log.outbox import publish
+from events.log.pending import PendingMessage
+from events.log.unit import unit_of_work
 from events.models import Checkpoint, LogEntry
-from events.outbox import UnitOfWork, publish
-from events.subscriptions import Context
-from events.waiting import wait_for_messages
+from events.ops import replay
+from processes.waiting import wait_until
 from tests.effects.models import Effect
 
-from .messages import ThingHappened
+from .support.messages import ThingHappened
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -106,15 +112,13 @@ def wait_until_blocked(pid: int, *, by: int, timeout: float = 10.0) -> None:
 
     Polls the server's lock table (there is nothing to be notified by); it waits for a
     condition, not for a result."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def blocked() -> bool:
         with connection.cursor() as cursor:
             cursor.execute("SELECT %s = ANY(pg_blocking_pids(%s))", [by, pid])
-            (blocked,) = cursor.fetchone()
-        if blocked:
-            return
-        assert time.monotonic() < deadline, f"backend {pid} never waited for {by}"
-        time.sleep(0.002)
+            return cursor.fetchone()[0]
+
+    wait_until(blocked, f"backend {pid} to wait for {by}", timeout, interval=0.002)
 
 
 def keys_in(partition: int, count: int, prefix: str = "k") -> list[str]:
@@ -123,7 +127,8 @@ def keys_in(partition: int, count: int, prefix: str = "k") -> list[str]:
     candidates = (f"{prefix}{i}" for i in itertools.count())
     return list(
         itertools.islice(
-            (key for key in candidates if log.partition_for(key) == partition), count
+            (key for key in candidates if partitions.partition_for(key) == partition),
+            count,
         )
     )
 
@@ -171,15 +176,17 @@ def assert_each_handled_once(messages: list[PendingMessage]) -> None:
 
 def assert_handled_in_offset_order(messages: list[PendingMessage]) -> None:
     """Per partition, effects were written in offset order, with no offset missing."""
-    where = {item.message_id: (item.partition, item.offset) for item in messages}
-    seen: dict[int, list[int]] = defaultdict(list)
+    where: dict[UUID | None, tuple[int, int | None]] = {
+        item.message_id: (item.partition, item.offset) for item in messages
+    }
+    seen: dict[int, list[int | None]] = defaultdict(list)
     for message_id in (
         Effect.objects.filter(label="h").order_by("id").values_list("message_id")
     ):
         partition, offset = where[message_id[0]]
         seen[partition].append(offset)
     for partition, offsets in seen.items():
-        assert offsets == list(range(1, log.head(partition) + 1)), partition
+        assert offsets == list(range(1, reader.head(partition) + 1)), partition
         assert offsets_in_log(partition) == offsets, partition
 
 
@@ -217,13 +224,13 @@ def test_a_writer_behind_an_open_offset_waits_so_a_draining_reader_skips_nothing
     writer2 = start(t2, "t2")
     # then it waits for T1's partition counter, and a reader meanwhile sees neither
     wait_until_blocked(writer2.pid, by=writer1.pid)
-    assert log.head(P) == 0 and not LogEntry.objects.exists()
+    assert reader.head(P) == 0 and not LogEntry.objects.exists()
     assert drain(sub, P).handled == 0
     # when T1 commits, T2 takes the next offset; T2 is still open
     t1_commit.set()
     assert t2_published.wait(10)
     # then a reader sees exactly T1's message
-    assert log.head(P) == 1
+    assert reader.head(P) == 1
     assert drain(sub, P).handled == 1
     # when T2 commits
     t2_commit.set()
@@ -253,15 +260,12 @@ def test_transactions_committing_opposite_to_their_start_get_commit_order_offset
         return xid
 
     def t1() -> PendingMessage:
-        with transaction.atomic():
-            unit = UnitOfWork()
-            with unit.active():
-                Effect.objects.create(label="t1 state", key=first_key)
-                xids["t1"] = current_xid()
-                (item,) = publish(ThingHappened(thing_id=first_key, n=1))
-                t1_open.set()
-                assert t1_commit.wait(10)
-            unit.flush()
+        with unit_of_work():
+            Effect.objects.create(label="t1 state", key=first_key)
+            xids["t1"] = current_xid()
+            (item,) = publish(ThingHappened(thing_id=first_key, n=1))
+            t1_open.set()
+            assert t1_commit.wait(10)
         return item
 
     writer1 = start(t1, "t1")
@@ -355,13 +359,13 @@ def test_committed_offsets_are_always_a_prefix_while_writers_race(subscribe):
             with guard:
                 committed.extend(items)
 
-    def reader() -> int:
+    def snapshot_reader() -> int:
         """Snapshots of each partition: head then rows, and all visible rows."""
         snapshots = 0
         while not writing_done.is_set():
             for partition in (P, Q):
-                head = log.head(partition)
-                upto = log.read(partition, after=0, upto=head, limit=10_000)
+                head = reader.head(partition)
+                upto = reader.read(partition, after=0, upto=head, limit=10_000)
                 visible = offsets_in_log(partition)
                 assert [e.offset for e in upto] == list(range(1, head + 1))
                 assert visible == list(range(1, len(visible) + 1))
@@ -375,8 +379,8 @@ def test_committed_offsets_are_always_a_prefix_while_writers_race(subscribe):
                 if drain(sub, partition).handled:
                     drained_mid_storm.set()
 
-    watchers = [start(reader, "reader"), start(drainer, "drainer")]
-    writers = [start(lambda n=n: writer(n), f"writer-{n}") for n in range(6)]
+    watchers = [start(snapshot_reader, "reader"), start(drainer, "drainer")]
+    writers = [start(partial(writer, n), f"writer-{n}") for n in range(6)]
     # when the writers are done, and the drainer has had its last pass
     try:
         finish(*writers)
@@ -395,7 +399,7 @@ def test_committed_offsets_are_always_a_prefix_while_writers_race(subscribe):
     ).exists()
     for partition in (P, Q):
         in_partition = [item for item in committed if item.partition == partition]
-        assert log.head(partition) == len(in_partition) == position(partition)
+        assert reader.head(partition) == len(in_partition) == position(partition)
 
 
 # --- 2. a storm through the in-process dispatcher ----------------------------------
@@ -426,7 +430,7 @@ def test_storm_through_the_dispatcher_handles_each_message_once_in_key_order(
                 published.extend(items)
 
     # when 8 writers publish at once
-    writers = [start(lambda n=n: writer(n), f"writer-{n}") for n in range(8)]
+    writers = [start(partial(writer, n), f"writer-{n}") for n in range(8)]
     finish(*writers)
     wait_for_messages("s", published, timeout=20)
     # then each message was handled once, every key in its own order, and each
@@ -440,7 +444,7 @@ def test_storm_through_the_dispatcher_handles_each_message_once_in_key_order(
     for key, numbers in per_key.items():
         assert numbers == list(range(len(numbers))), key
     assert_handled_in_offset_order(published)
-    for partition, head in log.heads().items():
+    for partition, head in reader.heads().items():
         assert offsets_in_log(partition) == list(range(1, head + 1))
 
 
@@ -468,7 +472,8 @@ class ReleaseHook:
 def test_a_wake_up_arriving_as_a_drain_finishes_is_not_lost(subscribe, monkeypatch):
     # given a dispatcher whose sweep will not come back during the test, and a
     # message committed (and its wake-up sent) just as a drain finishes
-    from events.dispatch import inprocess, set_dispatcher
+    from events.dispatch import inprocess
+    from events.dispatch.current import set_dispatcher
 
     sub = subscribe("s", topics=("t.things",))
     sub.on(ThingHappened)(record_effect)
@@ -482,7 +487,8 @@ def test_a_wake_up_arriving_as_a_drain_finishes_is_not_lost(subscribe, monkeypat
             late_published.set()
 
     lock = ReleaseHook(publish_late)
-    real_drain, real_pending = inprocess.drain, inprocess.pending_targets
+    # the names the dispatcher looks up in its module, which the test patches
+    real_drain, real_pending = inprocess.drain, inprocess.pending_targets  # type: ignore[attr-defined]
 
     def drain_and_mark(*args: Any, **kwargs: Any) -> Any:
         result = real_drain(*args, **kwargs)
@@ -498,6 +504,7 @@ def test_a_wake_up_arriving_as_a_drain_finishes_is_not_lost(subscribe, monkeypat
     monkeypatch.setattr(inprocess, "drain", drain_and_mark)
     monkeypatch.setattr(inprocess, "pending_targets", pending_and_mark)
     running = inprocess.InProcessDispatcher(threads=1, sweep_seconds=3600)
+    # the stand-in has the Lock's acquire and release, which the dispatcher calls
     running._lock = lock  # type: ignore[assignment]
     set_dispatcher(running)
     running.start()
@@ -573,7 +580,7 @@ def test_concurrent_drains_of_one_partition_take_turns_and_never_double_an_effec
     # when 6 threads drain the partition over and over while 2 writers publish to it
     drainers = [start(drainer, f"drainer-{n}") for n in range(6)]
     writers = [
-        start(lambda own=own: writer(own), f"writer-{own[0]}")
+        start(partial(writer, own), f"writer-{own[0]}")
         for own in (keys[0:2], keys[2:4])
     ]
     try:
@@ -597,7 +604,7 @@ def test_concurrent_drains_of_one_partition_take_turns_and_never_double_an_effec
     for key, n in effects():
         per_key[key].append(n)
     assert all(numbers == list(range(len(numbers))) for numbers in per_key.values())
-    assert position(P) == log.head(P) == len(published)
+    assert position(P) == reader.head(P) == len(published)
 
 
 @contextmanager
@@ -610,7 +617,7 @@ def test_overlapping_drains_without_the_lock_roll_back_the_loser_which_rereads(
 ):
     # given the drain lock out of the way, as if two workers' locks did not see each
     # other (locks.py: "for efficiency and order, not for correctness")
-    monkeypatch.setattr("events.delivery.drain_lock", no_drain_lock)
+    monkeypatch.setattr("events.delivery.drain.drain_lock", no_drain_lock)
     sub = subscribe("s", topics=("t.things",))
     key = keys_in(P, 1)[0]
     published = emit(*(ThingHappened(thing_id=key, n=n) for n in range(3)))
@@ -720,7 +727,7 @@ def test_writers_publishing_to_two_partitions_in_opposite_orders_do_not_deadlock
     (key_p,), (key_q,) = keys_in(P, 1), keys_in(Q, 1)
     taken: dict[str, list[int]] = defaultdict(list)
     w1_holds_one, w1_go = threading.Event(), threading.Event()
-    reserve = log.reserve_offsets
+    reserve = writer.reserve_offsets
 
     def recording_reserve(partition: int, count: int) -> int:
         first = reserve(partition, count)
@@ -731,17 +738,14 @@ def test_writers_publishing_to_two_partitions_in_opposite_orders_do_not_deadlock
             assert w1_go.wait(10)
         return first
 
-    monkeypatch.setattr(log, "reserve_offsets", recording_reserve)
+    monkeypatch.setattr(writer, "reserve_offsets", recording_reserve)
 
     def w1() -> list[PendingMessage]:
         """A unit of work publishing Q's message, then P's."""
-        with transaction.atomic():
-            unit = UnitOfWork()
-            with unit.active():
-                publish(ThingHappened(thing_id=key_q, n=1))
-                publish(ThingHappened(thing_id=key_p, n=1))
-            written = unit.flush()
-        return written
+        with unit_of_work() as unit:
+            publish(ThingHappened(thing_id=key_q, n=1))
+            publish(ThingHappened(thing_id=key_p, n=1))
+        return unit.written
 
     def w2() -> list[PendingMessage]:
         """One publish() of P's message, then Q's."""

@@ -9,24 +9,25 @@ from django.db import connection, transaction
 
 import pytest
 
-from events import aggregates, log, rebuild
-from events.delivery import drain
+from events.delivery.drain import drain
+from events.delivery.subscriptions import registry
+from events.log import reader
 from events.models import Checkpoint
-from events.subscriptions import registry
+from events.store import rebuild, repository
 from tests.effects.models import TallyView
 
-from .tally import Tally
-from .tally_view import TallyViewProjection
+from .support.tally import Tally
+from .support.tally_view import TallyViewProjection
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def add(tally_id, *amounts):
     with transaction.atomic():
-        tally = aggregates.load(Tally, tally_id)
+        tally = repository.load(Tally, tally_id)
         for amount in amounts:
             tally.add(amount)
-        aggregates.save(tally)
+        repository.save(tally)
 
 
 def deliver_live():
@@ -68,7 +69,7 @@ def test_messages_committed_during_the_build_are_in_the_switched_model():
     first, later = uuid4(), uuid4()
     add(first, 1)
     deliver_live()
-    committed = []
+    committed: list[bool] = []
 
     def during_build(count):
         if not committed:  # the live model keeps serving and updating meanwhile
@@ -86,7 +87,7 @@ def test_messages_committed_during_the_build_are_in_the_switched_model():
         first: 3,
         later: 7,
     }
-    heads = log.heads()
+    heads = reader.heads()
     for checkpoint in Checkpoint.objects.filter(subscription="t.tally-view"):
         assert checkpoint.position == heads[checkpoint.partition]
 

@@ -8,13 +8,13 @@ from django.utils import timezone
 
 import pytest
 
-from events import retention
-from events.delivery import drain
-from events.log import partition_for
+from events.delivery.drain import drain
+from events.log.outbox import publish
+from events.log.partitions import partition_for
 from events.models import InboxEntry, LogEntry
-from events.outbox import publish
+from events.ops import retention
 
-from .messages import OtherHappened, ThingHappened
+from .support.messages import OtherHappened, ThingHappened
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,7 +37,7 @@ def test_prune_deletes_old_consumed_messages_only(subscribe, settings):
     emit(ThingHappened(thing_id="a", n=99), age=timedelta(days=9))  # not consumed
     emit(ThingHappened(thing_id="a", n=100))  # recent
     # when, in batches of 3
-    report = retention.prune(batch=3)
+    report = retention.prune_log(batch=3)
     # then
     assert report.deleted == {"t.things": 7}
     assert sorted(LogEntry.objects.values_list("payload__n", flat=True)) == [99, 100]
@@ -46,7 +46,7 @@ def test_prune_deletes_old_consumed_messages_only(subscribe, settings):
 def test_topic_kept_forever_is_never_pruned(subscribe, settings):
     settings.EVENTS_RETENTION = {"t.other": None}
     emit(OtherHappened(thing_id="a"), age=timedelta(days=400))
-    assert retention.prune().deleted == {}
+    assert retention.prune_log().deleted == {}
     assert LogEntry.objects.count() == 1
 
 
@@ -54,7 +54,7 @@ def test_topic_without_readers_is_pruned_by_age(settings):
     settings.EVENTS_RETENTION = {"t.other": timedelta(hours=1)}
     emit(OtherHappened(thing_id="a"), age=timedelta(hours=2))
     emit(OtherHappened(thing_id="b"))
-    assert retention.prune().deleted == {"t.other": 1}
+    assert retention.prune_log().deleted == {"t.other": 1}
 
 
 def test_old_inbox_records_are_pruned(subscribe):
@@ -63,4 +63,4 @@ def test_old_inbox_records_are_pruned(subscribe):
     emit(ThingHappened(thing_id="a"))
     drain(sub, partition_for("a"))
     InboxEntry.objects.update(handled_at=timezone.now() - timedelta(days=30))
-    assert retention.prune().inbox_deleted == 1
+    assert retention.prune_log().inbox_deleted == 1

@@ -2,26 +2,31 @@
 missed deadline, an undo that never confirms (needs intervention, alert sent), and
 late or duplicate replies that change nothing. SQLite and PostgreSQL."""
 
-import time
 from datetime import timedelta
 from io import StringIO
 
 from django.core import mail
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 import pytest
+from pydantic import BaseModel
 
-from events.delivery import drain
+from events.delivery.drain import drain
+from events.delivery.notices import MessageParked
+from events.delivery.subscriptions import registry
+from events.log.outbox import publish
+from events.messages import Command, Event, message
 from events.models import Checkpoint, LogEntry, SagaInstance
-from events.outbox import publish
-from events.sagas import expire_overdue
-from events.subscriptions import registry
+from events.sagas.deadlines import expire_overdue
+from events.sagas.declaration import Saga, Step, check
+from processes.waiting import wait_until
 
-from . import saga_parts
-from .saga_parts import BEHAVIOUR, ThingHeld, ThingRequested
+from .support import saga_parts
+from .support.saga_parts import BEHAVIOUR, ThingHeld, ThingRequested
 
 pytestmark = pytest.mark.django_db(transaction=True)
 READERS = ("t.thing-saga", "t.saga-participant", "events.alerts")
@@ -88,6 +93,10 @@ def test_a_failed_step_undoes_the_completed_ones_in_reverse():
     start()
     assert sent("ReleaseThing", "AbandonThing") == ["ReleaseThing", "AbandonThing"]
     assert instance().status == "compensated"
+    # and the list names the step it failed at, not the first it walked back to
+    out = StringIO()
+    call_command("events", "sagas", "list", "--status", "compensated", stdout=out)
+    assert "2. ChargeThing" in out.getvalue().splitlines()[0]
     assert LogEntry.objects.get(type="t.saga.ReleaseThing").payload["hold_id"] == "h-t1"
     abandon = LogEntry.objects.get(type="t.saga.AbandonThing")
     assert abandon.payload["reason"] == "card declined"
@@ -154,6 +163,7 @@ def test_the_declaration_subscribes_to_every_reply():
             saga_parts.ThingReleased,
             saga_parts.ThingCharged,
             saga_parts.ChargeDeclined,
+            MessageParked,  # a parked command is an answer too
         )
     }
 
@@ -162,18 +172,13 @@ def test_the_in_process_sweep_expires_overdue_steps(dispatcher):
     # given a saga waiting on a participant that never answers
     BEHAVIOUR["hold"] = "silent"
     start()  # the dispatcher's threads may be the ones that deliver it: wait for them
-    wait_until(lambda: sent("HoldThing") == ["HoldThing"], "the first step")
+    wait_until(lambda: sent("HoldThing") == ["HoldThing"], "the first step", timeout=10)
     # when its deadline is already past
     SagaInstance.objects.update(deadline=timezone.now() - timedelta(seconds=1))
     # then the dispatcher's sweep (every 0.5 s in tests) fails the step
-    wait_until(lambda: instance().status == "compensated", "the sweep to expire it")
-
-
-def wait_until(predicate, what, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    wait_until(
+        lambda: instance().status == "compensated", "the sweep to expire it", timeout=10
+    )
 
 
 @pytest.fixture
@@ -203,13 +208,25 @@ def test_staff_retry_sends_the_undo_again_and_the_saga_finishes(stuck):
 
 def test_staff_resolve_closes_the_saga_and_sends_nothing(stuck, admin_client):
     before = LogEntry.objects.count()
+    url = reverse("admin:events_sagainstance_changelist")
+    chosen = {"action": "resolve", "_selected_action": [stuck.id]}
+    # the action first asks what was done, and refuses an empty note
+    asked = admin_client.post(url, chosen)
+    assert b"What was done" in asked.content
+    refused = admin_client.post(url, {**chosen, "apply": "Resolve", "note": " "})
+    assert b"the note is required" in refused.content
+    assert instance().status == "needs_attention"
+    # then resolves with the note staff typed, signed
     response = admin_client.post(
-        reverse("admin:events_sagainstance_changelist"),
-        {"action": "resolve", "_selected_action": [stuck.id]},
+        url,
+        {**chosen, "apply": "Resolve", "note": "released the hold by phone"},
         follow=True,
     )
     assert b"Resolved 1 sagas." in response.content
-    assert instance().status == "resolved" and "resolved by hand" in instance().reason
+    assert instance().status == "resolved"
+    assert instance().reason.endswith(
+        "resolved by hand: released the hold by phone (by admin)"
+    )
     assert LogEntry.objects.count() == before
 
 
@@ -222,6 +239,20 @@ def test_staff_actions_refuse_a_saga_that_needs_nothing():
     out = StringIO()
     call_command("events", "sagas", "list", "--status", "any", stdout=out)
     assert "t.thing-saga" in out.getvalue() and "1 sagas" in out.getvalue()
+
+
+def test_saga_list_says_which_status_it_shows_and_how_many_there_are_in_all():
+    # given two completed sagas and none needing attention
+    start("t1")
+    start("t2")
+    # when an operator lists sagas without a filter
+    out = StringIO()
+    call_command("events", "sagas", "list", stdout=out)
+    # then the output says it filtered, and how to see them all
+    assert out.getvalue().strip().splitlines()[-1] == (
+        "0 sagas with status needs_attention "
+        "(of 2 in all; --status any lists every one)"
+    )
 
 
 def test_an_undo_confirmed_late_still_finishes_the_compensation(stuck):
@@ -275,3 +306,108 @@ def test_a_cancellation_of_a_saga_already_compensating_changes_nothing(behaviour
     # then nothing new is sent and the saga still waits for its undo
     assert sent("ReleaseThing") == releases
     assert instance().status == "compensating" and instance().reason == "card declined"
+
+
+def test_saga_list_filters_as_the_admin_and_show_tells_the_steps_by_name():
+    # given two completed sagas
+    start("t1")
+    start("t2")
+    # when an operator lists them by key, and by a saga that does not exist
+    out = StringIO()
+    call_command(
+        "events", "sagas", "list", "--status", "any", "--key", "t2", stdout=out
+    )
+    (line, total) = out.getvalue().strip().splitlines()
+    assert " t2 " in line and "2. ChargeThing" in line and total == "1 sagas"
+    with pytest.raises(CommandError, match="no saga named 'nope'"):
+        call_command("events", "sagas", "list", "--saga", "nope")
+    # then show prints each step by name, the state and the timeline
+    shown = StringIO()
+    call_command("events", "sagas", "show", str(instance("t2").id), stdout=shown)
+    text = shown.getvalue()
+    assert "completed" in text and "1. HoldThing" in text and "2. ChargeThing" in text
+    assert "hold_id" in text and "t.saga.FinishThing" in text
+
+
+def test_a_resolve_note_must_say_something(stuck):
+    with pytest.raises(CommandError, match="--note must say what was done"):
+        call_command("events", "sagas", "resolve", str(stuck.id), "--note", "  ")
+    assert instance().status == "needs_attention"
+
+
+def test_the_saga_page_names_the_steps_shows_the_state_and_resolves_with_a_note(
+    stuck, admin_client
+):
+    # the list names the step, not its index
+    listing = admin_client.get(reverse("admin:events_sagainstance_changelist"))
+    assert b"1. HoldThing" in listing.content
+    # the saga's page: steps by name, the timeline, the state as fields
+    page = admin_client.get(
+        reverse("admin:events_sagainstance_change", args=[stuck.id])
+    )
+    text = page.content.decode()
+    view = page.context["saga"]
+    assert [(s.name, s.state) for s in view.steps] == [
+        ("HoldThing", "undoing"),
+        ("ChargeThing", "failed"),
+    ]
+    assert "t.saga.ReleaseThing" in text and "not confirmed" in text
+    assert 'id="saga-state"' in text and "<th>hold_id</th><td>h-t1</td>" in text
+    assert "Retry the undo of HoldThing" in text
+    # resolving from the page needs a note
+    url = reverse("admin:events_sagainstance_resolve", args=[stuck.id])
+    refused = admin_client.post(url, {"note": ""}, follow=True)
+    assert b"the note is required" in refused.content
+    assert instance().status == "needs_attention"
+    done = admin_client.post(url, {"note": "released by hand"}, follow=True)
+    assert b"now resolved" in done.content
+    assert instance().reason.endswith("released by hand (by admin)")
+
+
+# --- the declaration check: every command field from the state --------------------
+
+
+class Spot(BaseModel):
+    city: str
+
+
+class Depot(BaseModel):
+    name: str
+
+
+@message("t.saga.ShipIt", topic="t.saga", key="thing_id")
+class ShipIt(Command):
+    thing_id: str
+    spot: Spot
+
+
+@message("t.saga.ThingAt", topic="t.saga", key="thing_id")
+class ThingAt(Event):
+    thing_id: str
+    spot: Depot  # a model, but not one with a city
+
+
+def shipping_saga(done: type[Event]) -> type[Saga]:
+    class ShipSaga(Saga):
+        name = "t.ship-saga"
+        started_by = saga_parts.ThingRequested
+        correlate_on = "thing_id"
+        steps = (
+            Step(send=saga_parts.HoldThing, done=done, title="the hold service"),
+            Step(send=ShipIt, done=saga_parts.ThingCharged, title="the ship service"),
+        )
+
+    return ShipSaga
+
+
+def test_a_saga_whose_state_cannot_supply_a_command_field_is_refused_when_declared():
+    # a field the state does not hold at all
+    with pytest.raises(ImproperlyConfigured) as missing:
+        check(shipping_saga(saga_parts.ThingHeld))
+    assert "step 1 (ShipIt): ShipIt.spot (the state has no 'spot')" in str(
+        missing.value
+    )
+    # a nested field the state's model does not have
+    with pytest.raises(ImproperlyConfigured) as nested:
+        check(shipping_saga(ThingAt))
+    assert "ShipIt.spot.city (the state has no 'city')" in str(nested.value)

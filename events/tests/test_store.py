@@ -9,21 +9,25 @@ from django.utils import timezone
 
 import pytest
 
-from events import aggregates, bus, store
+from events.commands import bus
+from events.commands.registry import command_handler, registry
+from events.errors import ConcurrencyConflict
+from events.log.outbox import NotInTransaction
+from events.messages import Command
 from events.models import LogEntry, Snapshot
-from events.outbox import NotInTransaction
+from events.store import repository, streams
 
-from .tally import Tallied, Tally
+from .support.tally import Tallied, Tally
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def add(tally_id, *amounts, expected=None):
     with transaction.atomic():
-        tally = aggregates.load(Tally, tally_id)
+        tally = repository.load(Tally, tally_id)
         for amount in amounts:
             tally.add(amount)
-        return aggregates.save(tally)
+        return repository.save(tally)
 
 
 def test_appends_number_a_stream_from_one_and_publish_on_the_log():
@@ -39,26 +43,24 @@ def test_appends_number_a_stream_from_one_and_publish_on_the_log():
         (3, 3),
     ]
     assert {r.partition for r in rows} == {rows[0].partition}
-    assert store.current_version(f"tally-{tally_id}") == 3
+    assert streams.current_version(f"tally-{tally_id}") == 3
 
 
 def test_a_stale_expected_version_is_a_conflict_and_writes_nothing():
     tally_id = uuid4()
     add(tally_id, 1)
     stream = Tally.stream_for(tally_id)
-    with pytest.raises(
-        store.ConcurrencyConflict, match="expected at version 0, it is at 1"
-    ):
+    with pytest.raises(ConcurrencyConflict, match="expected at version 0, it is at 1"):
         with transaction.atomic():
-            store.append(
+            streams.append(
                 stream, [Tallied(tally_id=tally_id, amount=5)], expected_version=0
             )
-    assert store.current_version(stream) == 1
+    assert streams.current_version(stream) == 1
 
 
 def test_append_needs_a_transaction():
     with pytest.raises(NotInTransaction):
-        store.append(
+        streams.append(
             "tally-x", [Tallied(tally_id=uuid4(), amount=1)], expected_version=0
         )
 
@@ -70,11 +72,11 @@ def test_load_whole_up_to_a_version_and_as_of_a_time():
     LogEntry.objects.filter(stream=stream, stream_version=3).update(
         recorded_at=timezone.now() + timedelta(hours=1)
     )
-    assert aggregates.load(Tally, tally_id).state.total == 6
-    assert aggregates.load(Tally, tally_id, upto_version=2).state.amounts == (1, 2)
-    then = aggregates.load(Tally, tally_id, as_of=timezone.now() + timedelta(minutes=1))
+    assert repository.load(Tally, tally_id).state.total == 6
+    assert repository.load(Tally, tally_id, upto_version=2).state.amounts == (1, 2)
+    then = repository.load(Tally, tally_id, as_of=timezone.now() + timedelta(minutes=1))
     assert (then.version, then.state.total) == (2, 3)
-    before = aggregates.load(Tally, tally_id, as_of=timezone.now() - timedelta(days=1))
+    before = repository.load(Tally, tally_id, as_of=timezone.now() - timedelta(days=1))
     assert (before.version, before.state.total) == (0, 0)
 
 
@@ -88,50 +90,70 @@ def test_snapshots_are_taken_every_n_events_and_used_when_loading():
     LogEntry.objects.filter(
         stream=Tally.stream_for(tally_id), stream_version__lte=20
     ).update(payload={"tally_id": str(tally_id), "amount": 0})
-    assert aggregates.load(Tally, tally_id).state.total == sum(range(1, 26))
+    assert repository.load(Tally, tally_id).state.total == sum(range(1, 26))
     # and a snapshot of another shape is ignored, never mis-read
     snapshots.update(schema=99)
-    assert aggregates.load(Tally, tally_id).state.total == sum(range(21, 26))
+    assert repository.load(Tally, tally_id).state.total == sum(range(21, 26))
+
+
+def test_a_load_reads_its_snapshot_and_the_events_after_it_in_one_statement():
+    # given a tally with a snapshot at 10 and five events after it
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    tally_id = uuid4()
+    for amount in range(1, 16):
+        add(tally_id, amount)
+    # when it is loaded now, up to a version, and a stream that does not exist
+    with CaptureQueriesContext(connection) as queries:
+        now = repository.load(Tally, tally_id)
+        then = repository.load(Tally, tally_id, upto_version=12)
+        new = repository.load(Tally, uuid4())
+    # then each load was one statement, and the events folded in stream order
+    assert len(queries) == 3
+    assert (now.version, now.state.amounts) == (15, tuple(range(1, 16)))
+    assert (then.version, then.state.amounts) == (12, tuple(range(1, 13)))
+    assert (new.version, new.state.total) == (0, 0)
 
 
 def test_execute_retries_a_command_that_lost_a_race_from_a_fresh_transaction():
     # given a handler whose first attempt writes, then loses a race
     tally_id, attempts = uuid4(), []
 
-    class AddOne(bus.Command):
+    class AddOne(Command):
         tally_id: object
 
-    @bus.command_handler(AddOne)
+    @command_handler(AddOne)
     def add_one(command):
-        tally = aggregates.load(Tally, tally_id)
+        tally = repository.load(Tally, tally_id)
         tally.add(1)
-        published = aggregates.save(tally)
+        published = repository.save(tally)
         attempts.append(tally.version)
         if len(attempts) == 1:
-            raise store.ConcurrencyConflict(tally.stream, 0)
+            raise ConcurrencyConflict(tally.stream, 0)
         return published
 
     try:
         # when
         _, published = bus.execute(AddOne(tally_id=tally_id))
     finally:
-        bus._handlers.pop(AddOne)
+        registry.unregister(AddOne)
     # then the first attempt's writes were rolled back and the retry committed once
     assert attempts == [1, 1]
-    assert aggregates.load(Tally, tally_id).state.amounts == (1,)
+    assert repository.load(Tally, tally_id).state.amounts == (1,)
     assert [p.stream_version for p in published] == [1]
 
 
 def test_execute_gives_up_after_its_attempts():
-    class Never(bus.Command):
+    class Never(Command):
         n: int
 
-    @bus.command_handler(Never)
+    @command_handler(Never)
     def never(command):
-        raise store.ConcurrencyConflict("tally-x", 0)
+        raise ConcurrencyConflict("tally-x", 0)
 
     try:
-        with pytest.raises(store.ConcurrencyConflict):
+        with pytest.raises(ConcurrencyConflict):
             bus.execute(Never(n=1), attempts=3)
     finally:
-        bus._handlers.pop(Never)
+        registry.unregister(Never)

@@ -12,13 +12,13 @@ from django.db import connection, transaction
 
 import pytest
 
-from events.delivery import drain
-from events.log import partition_for
+from events.delivery.drain import drain
+from events.delivery.retries import Backoff
+from events.log.outbox import publish
+from events.log.partitions import partition_for
 from events.models import Checkpoint, DeadLetter, InboxEntry, LogEntry
-from events.outbox import publish
-from events.retries import Backoff
 
-from .messages import DoThing, ThingHappened
+from .support.messages import DoThing, ThingHappened
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NO_WAIT = Backoff(base=timedelta(0), cap=timedelta(0))

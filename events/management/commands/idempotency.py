@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from events import idempotency
+from events.commands import idempotency
 
 
 class Command(BaseCommand):
@@ -16,5 +16,5 @@ class Command(BaseCommand):
         actions.add_parser("prune", help="Delete keys past EVENTS_IDEMPOTENCY_TTL.")
 
     def handle(self, *args: object, **options: object) -> None:
-        deleted = idempotency.prune()
+        deleted = idempotency.prune_expired_keys()
         self.stdout.write(f"pruned {deleted} expired idempotency key(s)")
