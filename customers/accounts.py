@@ -1,15 +1,16 @@
-"""Registration through the API: like ``registration.ensure_customer``, but an email
-that is taken is an error (the storefront must say so) rather than a match."""
+"""Registration through the API: like ``RegisterCustomer``, but an email that is taken
+is an error (the storefront must say so) rather than a match."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from events.errors import DomainError
+from events import DomainError, bus
 
+from .commands import Registration
+from .contracts import RegisterCustomer
 from .models import Customer
-from .registration import ensure_customer
 
 
 class EmailTakenError(DomainError):
@@ -23,7 +24,10 @@ def register(*, email: str, name: str, password: str) -> Customer:
     request registers the same email at the same moment (the unique index decides),
     and django's ValidationError for an invalid email or name."""
     try:
-        customer, created = ensure_customer(email=email, name=name, password=password)
+        registered = bus.outcome(
+            RegisterCustomer(email=email, name=name, password=password), Registration
+        )
+        customer, created = registered.customer, registered.created
     except IntegrityError:
         created = False  # the other request committed between our check and insert
     except ValidationError as error:

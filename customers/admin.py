@@ -6,23 +6,36 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from events import bus
+
+from .contracts import UpdateCustomer
 from .models import ApiToken, Customer
-from .registration import update_customer
 
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ("email", "name", "is_active", "created_at")
     search_fields = ("email", "name")
-    readonly_fields = ("id", "password", "created_at")
+    readonly_fields = ("id", "created_at")
+    exclude = ("password",)  # a hash is nobody's business, staff's included
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # customers register through the API or `manage.py customers add`
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # a delete would announce nothing: deactivate (UpdateCustomer)
+
     def save_model(
         self, request: HttpRequest, obj: Customer, form: object, change: bool
     ) -> None:
-        update_customer(obj)
+        bus.execute(
+            UpdateCustomer(
+                customer_id=obj.id,
+                email=obj.email,
+                name=obj.name,
+                is_active=obj.is_active,
+            )
+        )
 
 
 @admin.register(ApiToken)

@@ -1,4 +1,7 @@
-"""API schemas of customers (the HTTP shapes; not the messages of contracts.py)."""
+"""API schemas of customers (the HTTP shapes; not the messages of contracts.py).
+
+Request bodies are validated strictly (``BodyIn``): no value of another JSON type is
+coerced (lax mode would take ``true`` or ``1`` where a string is not wanted either)."""
 
 from __future__ import annotations
 
@@ -6,11 +9,12 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
+from django.contrib.auth.password_validation import password_validators_help_texts
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from ninja import Schema
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 Email = Annotated[
     str,
@@ -19,13 +23,23 @@ Email = Annotated[
 ]
 
 
-class CustomerIn(Schema):
+class BodyIn(Schema):
+    """Base of request bodies: strict types (see the module docstring)."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class CustomerIn(BodyIn):
     email: Email
     name: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
     ]
+    # The rules themselves are the project's AUTH_PASSWORD_VALIDATORS, applied when
+    # the account is created (customers.registration), as for the CLI.
     password: str = Field(
-        min_length=8, max_length=128, description="At least 8 characters."
+        max_length=128,
+        description="Checked against the password rules: "
+        + " ".join(password_validators_help_texts()),
     )
 
     @field_validator("email")
@@ -44,7 +58,7 @@ class CustomerOut(Schema):
     name: str
 
 
-class TokenIn(Schema):
+class TokenIn(BodyIn):
     email: Email
     password: str = Field(min_length=1, max_length=128)
 

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
-from events.errors import DomainError
+from events import DomainError
 
 from .models import ApiToken, Customer
 
@@ -91,7 +91,7 @@ def revoke_all(*, email: str) -> int:
     ).update(revoked_at=timezone.now())
 
 
-def prune(*, now: datetime | None = None) -> int:
+def prune_expired_tokens(*, now: datetime | None = None) -> int:
     """Delete tokens that expired more than a token lifetime ago (kept that long so
     staff can still see a recently expired or revoked token)."""
     cutoff = (now or timezone.now()) - settings.API_TOKEN_TTL

@@ -1,10 +1,12 @@
-"""Staff UI of the catalogue: saving goes through ``put_product`` so StockChanged is
-published with the change."""
+"""Staff UI of the catalogue: saving executes PutProduct, so StockChanged is published
+with the change."""
 
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .catalog import put_product
+from events import bus
+
+from .contracts import PutProduct
 from .models import Product
 
 
@@ -16,12 +18,14 @@ class ProductAdmin(admin.ModelAdmin):
     def save_model(
         self, request: HttpRequest, obj: Product, form: object, change: bool
     ) -> None:
-        put_product(
-            sku=obj.sku,
-            name=obj.name,
-            price=obj.price,
-            stock=obj.on_hand,
-            currency=obj.currency,
+        bus.execute(
+            PutProduct(
+                sku=obj.sku,
+                name=obj.name,
+                price=obj.price,
+                stock=obj.on_hand,
+                currency=obj.currency,
+            )
         )
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:

@@ -6,5 +6,5 @@ class InventoryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # registers the subscription and its command handlers, once per process
-        from . import handlers  # noqa: F401
+        # registers the command handlers and the subscription, once per process
+        from . import commands, handlers  # noqa: F401

@@ -8,7 +8,8 @@ A reservation is all or nothing: ReserveInventory answers InventoryReserved (eve
 held) or InventoryShort (nothing held, the short lines named). ReleaseInventory puts
 held stock back (the saga's compensation); CommitInventory takes it off the shelf for
 good (on dispatch). Each command is idempotent per order: sent again, it changes nothing
-and answers as before.
+and answers as before. PutProduct (staff: the admin, the CLI) is executed in-process
+and never published, so it has no wire name.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
-from events.messages import Command, Event, message
+from events import Command, Event, message
 
 # --- values used inside messages --------------------------------------------------
 
@@ -124,3 +125,17 @@ class InventoryCommitted(Event):
 
     order_id: UUID
     lines: tuple[StockLine, ...] = ()
+
+
+class PutProduct(Command):
+    """Create or update a product and set its stock on hand (announced by
+    StockChanged); stock below what is held for orders is refused. With
+    ``only_if_missing`` an existing product is left exactly as it is (seeding, which
+    may run again at any time: its stock is what the shop made of it since)."""
+
+    sku: str
+    name: str
+    price: Decimal
+    stock: int
+    currency: str = "EUR"
+    only_if_missing: bool = False

@@ -22,8 +22,7 @@ from uuid import UUID
 
 from django.utils import timezone
 
-from events.errors import DomainError
-from events.subscriptions import Context, Subscription
+from events import Context, DomainError, Subscription
 from shipping.contracts import ShipmentDispatched
 
 from . import domain

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from events.messages import Event, message
+from events import Event, message
 
 
 @message("loyalty.PointsAwarded", topic="loyalty", key="customer_id")

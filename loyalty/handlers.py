@@ -25,7 +25,7 @@ import math
 from decimal import Decimal
 from uuid import UUID
 
-from events.subscriptions import Context, Subscription
+from events import Context, Subscription
 from orders.contracts import OrderCancelled, OrderConfirmed, OrderPlaced
 from payments.contracts import PaymentRefunded
 

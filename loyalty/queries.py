@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 from uuid import UUID
 
 from django.db.models import Case, F, IntegerField, Sum, When
@@ -21,3 +23,12 @@ def balance(customer_id: UUID) -> int:
         total=Sum(signed, default=0)
     )["total"]
     return int(total)
+
+
+def entries(customer_id: UUID, *, limit: int = 20) -> list[Mapping[str, Any]]:
+    """The customer's point entries, newest first (awards and revocations, by order)."""
+    return list(
+        PointEntry.objects.filter(customer_id=customer_id)
+        .order_by("-recorded_at", "-id")
+        .values("order_id", "kind", "points", "recorded_at")[:limit]
+    )

@@ -38,7 +38,7 @@ from django.core.mail import EmailMessage
 from django.utils import timezone
 
 from customers.contracts import CustomerRegistered, CustomerUpdated
-from events.subscriptions import Context, Subscription
+from events import Context, Subscription
 from orders.contracts import (
     OrderCancelled,
     OrderConfirmed,

@@ -3,9 +3,11 @@ cancel. Every operation needs the caller's bearer token; ``request.auth`` is the
 caller's customer id (set by the API's auth, which this module does not import).
 
 Another customer's order is answered exactly like an order that does not exist (404,
-before any other work such as waiting), so ids reveal nothing. Commands go through
-``events.bus.execute``; reads come from the read model (``queries``), from the event
-store when the view has not caught up, or as of a past time (``history``).
+before any other work such as waiting), so ids reveal nothing. An endpoint parses,
+calls one service and serializes: commands go through ``events.bus`` (placing through
+``events.once``, which replays the first answer of an Idempotency-Key); reads come
+from the read model (``queries``), from the event store when the view has not caught
+up, or as of a past time (``history``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID, uuid4
 
 from django.conf import settings
@@ -24,11 +26,10 @@ from ninja import Header, Query, Router, Status
 from ninja.errors import ValidationError
 from pydantic import WithJsonSchema
 
-from events import aggregates, bus, idempotency
-from events.log import PendingMessage
+from events import bus, idempotency, once
 
 from . import queries
-from .contracts import CancelOrder, OrderPlaced
+from .contracts import CancelOrder
 from .domain import Order, OrderNotFoundError
 from .history import order_as_of
 from .schemas import (
@@ -61,7 +62,8 @@ IDEMPOTENCY_KEY = {"type": "string", "maxLength": idempotency.MAX_KEY_LENGTH}
 
 
 def _caller(request: HttpRequest) -> UUID:
-    return request.auth  # type: ignore[attr-defined,no-any-return]
+    # django-ninja sets request.auth (the authenticator's answer); HttpRequest has none
+    return request.auth  # type: ignore[attr-defined]
 
 
 def _owned(request: HttpRequest, order_id: UUID) -> None:
@@ -89,19 +91,25 @@ def _utc(when: datetime, field: str) -> datetime:
 # --- placing ------------------------------------------------------------------------
 
 
-def _accepted(messages: list[PendingMessage]) -> OrderAccepted:
-    placed = next(m for m in messages if isinstance(m.message, OrderPlaced))
-    event: OrderPlaced = placed.message  # type: ignore[assignment]
-    return OrderAccepted(
-        order_id=event.order_id,
+def _accepted(order: Order, path: str) -> idempotency.StoredResponse:
+    """The answer to a placed order (pure: it is stored with an Idempotency-Key in
+    the order's own transaction, and returned)."""
+    state = order.state
+    accepted = OrderAccepted(
+        order_id=order.id,
         status="placed",
         items=[
             LineOut(sku=ln.sku, quantity=ln.quantity, unit_price=money(ln.unit_price))
-            for ln in sorted(event.lines, key=lambda ln: ln.sku)
+            for ln in sorted(state.lines, key=lambda ln: ln.sku)
         ],
-        total=money(sum((ln.unit_price * ln.quantity for ln in event.lines), 0)),
-        currency=event.lines[0].currency,
-        version=placed.stream_version or 1,
+        total=money(state.total),
+        currency=state.currency or state.lines[0].currency,
+        version=order.version,
+    )
+    return idempotency.StoredResponse(
+        status=202,
+        body=accepted.model_dump_json(),
+        headers={"Content-Type": JSON, "Location": f"{path}/{order.id}"},
     )
 
 
@@ -157,37 +165,24 @@ def place_order(
     ),
 ) -> HttpResponse:
     customer_id = _caller(request)
-    command = body.to_command(order_id=uuid4(), customer_id=customer_id)
-    attempt: idempotency.Attempt | None = None
-    if idempotency_key is not None:
-        found = idempotency.begin(
+    key = (
+        None
+        if idempotency_key is None
+        else once.Key(
             scope=f"orders:{customer_id}",
             key=idempotency_key,
             fingerprint=idempotency.fingerprint("place_order", body.model_dump_json()),
         )
-        if isinstance(found, idempotency.StoredResponse):
-            return _response(found, replayed=True)
-        attempt = found
-        idempotency.attach(request, attempt)  # an error answer settles it
-    answer: list[idempotency.StoredResponse] = []
-
-    def store_answer(result: object, messages: list[PendingMessage]) -> None:
-        accepted = _accepted(messages)
-        stored = idempotency.StoredResponse(
-            status=202,
-            body=accepted.model_dump_json(),
-            headers={
-                "Content-Type": JSON,
-                "Location": f"{request.path.rstrip('/')}/{accepted.order_id}",
-            },
-        )
-        if attempt is not None:
-            attempt.complete(stored)  # commits with the order, or not at all
-        answer[:] = [stored]
-
-    bus.execute(command, before_commit=store_answer)
-    idempotency.detach(request)
-    return _response(answer[0], replayed=False)
+    )
+    path = request.path.rstrip("/")
+    answer = once.execute_once(
+        body.to_command(order_id=uuid4(), customer_id=customer_id),
+        key=key,
+        expected=Order,
+        answer=lambda order: _accepted(order, path),
+        holder=request,  # an error answer settles the key (shop.api.problems)
+    )
+    return _response(answer.response, replayed=answer.replayed)
 
 
 # --- reading ------------------------------------------------------------------------
@@ -199,7 +194,9 @@ def place_order(
     summary="An order",
     description="From the read model; `as_of` answers from the event store as the "
     "order stood then; `wait` waits (at most that many seconds) for the read model to "
-    "catch up with the order's latest event, else answers from the event store.",
+    "catch up with the order's latest event, or with `until=settled` for the order to "
+    "settle (confirmed, rejected or cancelled), else answers the order as it stands "
+    "(from the event store when the read model is behind).",
     openapi_extra={"responses": NOT_FOUND},
 )
 def get_order(
@@ -211,15 +208,26 @@ def get_order(
         gt=0,
         le=settings.API_MAX_WAIT_SECONDS,
         allow_inf_nan=False,
-        description="Seconds to wait for the read model to catch up.",
+        description="Seconds to wait for the read model to catch up (or, with "
+        "`until=settled`, for the order to settle).",
+    ),
+    until: Literal["current", "settled"] = Query(
+        "current",
+        description="What `wait` waits for: `current` (the read model has the "
+        "order's latest event) or `settled` (the order is confirmed, rejected or "
+        "cancelled, so a storefront learns the outcome in one request). Needs "
+        "`wait`; when it runs out first, the order is answered as it stands.",
     ),
 ) -> OrderOut:
     _owned(request, order_id)
+    if until == "settled" and wait is None:
+        raise _problem("until", "until=settled needs wait (at most that many seconds)")
     if as_of is not None:
         if wait is not None:
             raise _problem("wait", "wait and as_of cannot be combined")
         return order_from_history(*order_as_of(order_id, _utc(as_of, "as_of")))
-    if wait is not None and not queries.wait_until_current(order_id, timeout=wait):
+    waited = getattr(queries, f"wait_until_{until}")  # wait_until_current or _settled
+    if wait is not None and not waited(order_id, timeout=wait):
         return order_from_history(*order_as_of(order_id))
     summary = queries.order_summary(order_id)
     if summary is None:  # the view has not seen it yet: the stream has
@@ -308,6 +316,10 @@ def order_events(request: HttpRequest, order_id: UUID) -> list[OrderEventOut]:
 )
 def cancel_order(request: HttpRequest, order_id: UUID) -> Status:
     _owned(request, order_id)
-    bus.execute(CancelOrder(order_id=order_id, reason="cancelled by the customer"))
-    status = aggregates.load(Order, order_id).state.status
-    return Status(202, CancelAccepted(order_id=order_id, status=status))
+    order = bus.outcome(
+        CancelOrder(order_id=order_id, reason="cancelled by the customer"), Order
+    )
+    status = order.state.status
+    # pydantic reads the OrderStatus member (a StrEnum) as its literal; a cancelled
+    # order has one
+    return Status(202, CancelAccepted(order_id=order_id, status=status))  # type: ignore[arg-type]

@@ -6,5 +6,12 @@ class OrdersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # registers the command handlers and the subscriptions, once per process
-        from . import handlers, projections, reactions, saga  # noqa: F401
+        # registers the command handlers, the subscriptions and the journey, once per
+        # process
+        from . import (  # noqa: F401
+            commands,
+            handlers,
+            journeys,
+            projections,
+            saga,
+        )

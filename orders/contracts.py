@@ -15,7 +15,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from events.messages import Command, Event, message
+from events import Command, Event, message
 
 # --- values used inside messages --------------------------------------------------
 
@@ -116,6 +116,25 @@ class OrderRefunded(Event):
     refund_reference: str
 
 
+@message("orders.OrderPaymentDeclined", topic="orders", key="order_id")
+class OrderPaymentDeclined(Event):
+    """The payment provider refused the order's charge (``reason``, e.g.
+    ``card_declined``); nothing was taken."""
+
+    order_id: UUID
+    reason: str
+
+
+@message("orders.OrderPaymentFailed", topic="orders", key="order_id")
+class OrderPaymentFailed(Event):
+    """The charge got no answer: the fulfilment gave up on it (the provider failing
+    past every retry, or not answering by the step's deadline). Nothing is known to
+    be taken; a charge that lands late is recorded (OrderPaid) and refunded."""
+
+    order_id: UUID
+    reason: str
+
+
 @message("orders.OrderConfirmed", topic="orders", key="order_id")
 class OrderConfirmed(Event):
     order_id: UUID
@@ -139,10 +158,13 @@ class OrderDispatchStarted(Event):
 
 @message("orders.OrderRejected", topic="orders", key="order_id")
 class OrderRejected(Event):
-    """The order could not be fulfilled (e.g. no stock, payment declined)."""
+    """The order could not be fulfilled (e.g. no stock, payment declined): ``reason``
+    in words a customer reads, ``reason_code`` a stable code for machines (empty on
+    events recorded before codes existed)."""
 
     order_id: UUID
     reason: str
+    reason_code: str = ""
 
 
 @message("orders.OrderCancelled", topic="orders", key="order_id")
@@ -210,6 +232,15 @@ class MarkOrderRefunded(Command):
     refund_reference: str
 
 
+@message("orders.MarkOrderPaymentDeclined", topic="orders", key="order_id")
+class MarkOrderPaymentDeclined(Command):
+    """Record that the provider declined the charge (a no-op once the order is paid,
+    or the decline is recorded)."""
+
+    order_id: UUID
+    reason: str
+
+
 @message("orders.ConfirmOrder", topic="orders", key="order_id")
 class ConfirmOrder(Command):
     """Confirm the order (a no-op when it is already confirmed or shipped)."""
@@ -242,3 +273,4 @@ class RejectOrder(Command):
 
     order_id: UUID
     reason: str = ""
+    reason_code: str = ""

@@ -1,183 +1,71 @@
-"""Handlers of the commands the Order accepts, run by ``events.bus.execute``.
+"""The orders subscription: what the Order does when the flow answers. Commands the saga
+sends (confirm, reject: the rejection of a charge that got no answer records the failed
+payment too), run their one handler (``commands``) inside the delivery
+transaction, and so do the commands that record other apps' facts (paid, declined,
+refunded, dispatched): the order's new events, the inbox row and the checkpoint commit
+together; a concurrent change to the order is a failure the platform retries.
 
-Each one loads the order, lets the domain decide and saves, inside the bus's
-transaction; a concurrent change to the same order is a ConcurrencyConflict that the
-bus retries from a fresh load. What orders checks beyond the Order's own rules it reads
-from its own views (customers and availability), which follow the other apps' events
-and may lag them: the authoritative stock reservation happens later, in inventory.
+A customer may cancel while the saga is still at work, so a confirmation can reach an
+order that is already cancelled: that is an answer, not an error to retry and park (the
+saga undoes the step, and the order records nothing). A payment reaching it is recorded
+(the money moved), and so is the refund the saga sends after it. A dispatch reaching a
+cancelled order is left to fail: the parcel has left, and a person must settle it (the
+saga's refused CancelShipment raises the alert too).
 """
 
-from __future__ import annotations
+from events import Context, Subscription, bus
+from payments.contracts import PaymentDeclined, PaymentRefunded, PaymentSucceeded
+from shipping.contracts import ShipmentDispatched
 
-from uuid import UUID
-
-from events import aggregates
-from events.bus import command_handler
-
-from . import domain
 from .contracts import (
-    AddItem,
-    CancelOrder,
     ConfirmOrder,
     MarkOrderPaid,
+    MarkOrderPaymentDeclined,
     MarkOrderRefunded,
-    OrderLine,
-    PlaceOrder,
     RejectOrder,
-    RemoveItem,
     ShipOrder,
-    StartDispatch,
 )
-from .domain import Order
-from .models import AvailabilityView, CustomerView
+from .domain.errors import OrderClosedError
+
+# batch_size=1: each handler loads an Order, whose new events are appended when the
+# delivery transaction ends, so two messages for one order in one batch would load
+# the same version and conflict; delivery would then redo the batch one message per
+# transaction (events.delivery.drain). Taking one message per transaction from the
+# start saves that wasted batch, which a backlog would make common.
+orders = Subscription("orders", topics=("orders", "payments", "shipping"), batch_size=1)
+orders.executes(ConfirmOrder, ignoring=(OrderClosedError,))
+orders.executes(RejectOrder)
 
 
-def _products(skus: set[str]) -> dict[str, AvailabilityView]:
-    found = AvailabilityView.objects.in_bulk(skus)
-    missing = skus - found.keys()
-    if missing:
-        raise domain.UnknownProductError(missing)
-    return found
-
-
-def _check_stock(wanted: dict[str, int], products: dict[str, AvailabilityView]) -> None:
-    shortages = [
-        domain.Shortage(sku, quantity, products[sku].available)
-        for sku, quantity in wanted.items()
-        if quantity > products[sku].available
-    ]
-    if shortages:
-        raise domain.OutOfStockError(shortages)
-
-
-def _check_customer(command: PlaceOrder) -> None:
-    customer = CustomerView.objects.filter(customer_id=command.customer_id).first()
-    if customer is None:
-        raise domain.UnknownCustomerError(command.customer_id)
-    if not customer.is_active:
-        raise domain.InactiveCustomerError(command.customer_id)
-
-
-def _existing(order_id: UUID) -> Order:
-    order = aggregates.load(Order, order_id)
-    if not order.exists:
-        raise domain.OrderNotFoundError(order.id)
-    return order
-
-
-@command_handler(PlaceOrder)
-def place_order(command: PlaceOrder) -> None:
-    """Place a new order priced from the availability view. Placing an order id that
-    exists fails (OrderAlreadyExistsError); retries of a request use idempotency keys.
-    """
-    order = aggregates.load(Order, command.order_id)
-    if order.exists:
-        raise domain.OrderAlreadyExistsError(order.id)
-    items = domain.merge_items(command.items)
-    _check_customer(command)
-    products = _products({item.sku for item in items})
-    _check_stock({item.sku: item.quantity for item in items}, products)
-    order.place(
-        customer_id=command.customer_id,
-        lines=[
-            OrderLine(
-                sku=item.sku,
-                quantity=item.quantity,
-                unit_price=products[item.sku].price,
-                currency=products[item.sku].currency,
-            )
-            for item in items
-        ],
-        shipping_address=command.shipping_address,
-        payment_method=command.payment_method,
+@orders.on(PaymentSucceeded)
+def on_payment_succeeded(event: PaymentSucceeded, ctx: Context) -> None:
+    bus.run(
+        MarkOrderPaid(
+            order_id=event.order_id,
+            amount=event.amount,
+            currency=event.currency,
+            payment_reference=event.payment_reference,
+        )
     )
-    aggregates.save(order)
 
 
-@command_handler(AddItem)
-def add_item(command: AddItem) -> None:
-    """Add units of a product at its current price, if the view has them in stock."""
-    order = _existing(command.order_id)
-    order.check_items_can_change("add items to")
-    domain.check_quantity(command.sku, command.quantity)
-    products = _products({command.sku})
-    _check_stock({command.sku: command.quantity}, products)
-    product = products[command.sku]
-    order.add_item(
-        sku=command.sku,
-        quantity=command.quantity,
-        unit_price=product.price,
-        currency=product.currency,
+@orders.on(PaymentDeclined)
+def on_payment_declined(event: PaymentDeclined, ctx: Context) -> None:
+    bus.run(MarkOrderPaymentDeclined(order_id=event.order_id, reason=event.reason))
+
+
+@orders.on(PaymentRefunded)
+def on_payment_refunded(event: PaymentRefunded, ctx: Context) -> None:
+    bus.run(
+        MarkOrderRefunded(
+            order_id=event.order_id,
+            amount=event.amount,
+            currency=event.currency,
+            refund_reference=event.refund_reference,
+        )
     )
-    aggregates.save(order)
 
 
-@command_handler(RemoveItem)
-def remove_item(command: RemoveItem) -> None:
-    order = _existing(command.order_id)
-    order.remove_item(sku=command.sku, quantity=command.quantity)
-    aggregates.save(order)
-
-
-@command_handler(CancelOrder)
-def cancel_order(command: CancelOrder) -> None:
-    """Idempotent: cancelling a cancelled or rejected order records nothing."""
-    order = _existing(command.order_id)
-    order.cancel(reason=command.reason)
-    aggregates.save(order)
-
-
-@command_handler(MarkOrderRefunded)
-def mark_order_refunded(command: MarkOrderRefunded) -> None:
-    """Idempotent: a second refund, or a refund of nothing, records nothing."""
-    order = _existing(command.order_id)
-    order.mark_refunded(
-        amount=command.amount,
-        currency=command.currency,
-        refund_reference=command.refund_reference,
-    )
-    aggregates.save(order)
-
-
-@command_handler(StartDispatch)
-def start_dispatch(command: StartDispatch) -> None:
-    """Idempotent: an order already dispatching or shipped records nothing."""
-    order = _existing(command.order_id)
-    order.start_dispatch()
-    aggregates.save(order)
-
-
-@command_handler(MarkOrderPaid)
-def mark_order_paid(command: MarkOrderPaid) -> None:
-    """Idempotent per payment reference."""
-    order = _existing(command.order_id)
-    order.mark_paid(
-        amount=command.amount,
-        currency=command.currency,
-        payment_reference=command.payment_reference,
-    )
-    aggregates.save(order)
-
-
-@command_handler(ConfirmOrder)
-def confirm_order(command: ConfirmOrder) -> None:
-    """Idempotent: confirming a confirmed or shipped order records nothing."""
-    order = _existing(command.order_id)
-    order.confirm(tracking_number=command.tracking_number)
-    aggregates.save(order)
-
-
-@command_handler(ShipOrder)
-def ship_order(command: ShipOrder) -> None:
-    """Idempotent per tracking number."""
-    order = _existing(command.order_id)
-    order.ship(tracking_number=command.tracking_number)
-    aggregates.save(order)
-
-
-@command_handler(RejectOrder)
-def reject_order(command: RejectOrder) -> None:
-    """Idempotent: rejecting a rejected or cancelled order records nothing."""
-    order = _existing(command.order_id)
-    order.reject(reason=command.reason)
-    aggregates.save(order)
+@orders.on(ShipmentDispatched)
+def on_shipment_dispatched(event: ShipmentDispatched, ctx: Context) -> None:
+    bus.run(ShipOrder(order_id=event.order_id, tracking_number=event.tracking_number))

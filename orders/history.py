@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from events import aggregates, store
+from events import repository, streams
 
 from .domain import Order, OrderNotFoundError
 
@@ -22,7 +22,7 @@ def order_as_of(
     recorded_at, data), now or as recorded up to ``as_of`` (an aware datetime).
 
     Raises OrderNotFoundError when the order did not exist (yet) at that time."""
-    order = aggregates.load(Order, order_id, as_of=as_of)
+    order = repository.load(Order, order_id, as_of=as_of)
     if not order.exists:
         when = "" if as_of is None else f" as of {as_of.isoformat()}"
         raise OrderNotFoundError(order_id, when)
@@ -31,5 +31,5 @@ def order_as_of(
         "version": order.version,
         **order.state.model_dump(mode="json"),
     }
-    events = [e for e in store.history(order.stream) if e["version"] <= order.version]
+    events = [e for e in streams.history(order.stream) if e["version"] <= order.version]
     return state, events

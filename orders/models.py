@@ -29,9 +29,13 @@ class CustomerView(models.Model):
     email = models.CharField(max_length=254)
     name = models.CharField(max_length=200)
     is_active = models.BooleanField(default=True)
+    # When the event the row reflects was recorded (null: rows from before it was
+    # kept): an older, redriven event is not applied over it.
+    updated_at = models.DateTimeField(null=True)
 
     class Meta:
         db_table = "orders_customer_view"
+        indexes = [models.Index(fields=["email"], name="orders_customer_email")]
 
     def __str__(self) -> str:
         return self.email
@@ -50,19 +54,26 @@ class OrderSummaryView(models.Model):
     reserved = models.BooleanField()
     shipment_status = models.CharField(max_length=10)
     tracking_number = models.CharField(max_length=100, blank=True)
+    # The provider's charge id, from OrderPaid (staff search by it).
+    payment_reference = models.CharField(max_length=100, blank=True, default="")
     reason = models.TextField(blank=True)
+    reason_code = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     version = models.PositiveIntegerField(help_text="The order stream's last version.")
 
     class Meta:
         db_table = "orders_summary_view"
+        verbose_name = "order"  # what staff see in the admin: the order, as read
         indexes = [
             models.Index(
                 fields=["customer_id", "-created_at", "order_id"],
                 name="orders_summary_by_customer",
             ),
             models.Index(fields=["status", "created_at"], name="orders_summary_status"),
+            # staff find an order by its parcel or its charge
+            models.Index(fields=["tracking_number"], name="orders_summary_tracking"),
+            models.Index(fields=["payment_reference"], name="orders_summary_payment"),
         ]
 
     def __str__(self) -> str:

@@ -7,7 +7,7 @@ the platform runs it."""
 
 from datetime import timedelta
 
-from events.sagas import Saga, Step, saga
+from events import Saga, Step, saga
 from inventory.contracts import (
     InventoryReleased,
     InventoryReserved,
@@ -41,6 +41,7 @@ class OrderFulfilment(Saga):
     steps = (
         Step(
             send=ReserveInventory,
+            title="the stock service",
             done=InventoryReserved,
             failed=(InventoryShort,),
             undo=ReleaseInventory,
@@ -49,6 +50,7 @@ class OrderFulfilment(Saga):
         ),
         Step(
             send=ChargePayment,
+            title="the payment service",
             done=PaymentSucceeded,
             failed=(PaymentDeclined,),
             undo=RefundPayment,
@@ -57,6 +59,7 @@ class OrderFulfilment(Saga):
         ),
         Step(
             send=CreateShipment,
+            title="the shipping service",
             done=ShipmentCreated,
             failed=(ShipmentRejected,),
             undo=CancelShipment,
@@ -66,3 +69,8 @@ class OrderFulfilment(Saga):
     )
     on_completed, on_compensated = ConfirmOrder, RejectOrder
     cancelled_by = OrderCancelled
+
+
+CHARGE = next(s for s in OrderFulfilment.steps if s.send is ChargePayment)
+# the reason codes of a rejection whose charge got no answer: no decline, no payment
+CHARGE_GOT_NO_ANSWER = frozenset({f"{CHARGE.code}_failed", f"{CHARGE.code}_timed_out"})

@@ -1,7 +1,9 @@
 """API schemas of orders (the HTTP shapes; not the messages of contracts.py).
 
 Inputs are bounded where the rules are (MAX_QUANTITY, MAX_LINES), so an oversized
-number is a 422 before any work; money goes out as decimal strings ("12.50")."""
+number is a 422 before any work; money goes out as decimal strings ("12.50"). Request
+bodies are validated strictly (``BodyIn``): a JSON string or boolean is never read as
+a number."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from ninja import Schema
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from .contracts import Address, OrderItem, PlaceOrder
 from .domain import MAX_LINES, MAX_QUANTITY
@@ -22,18 +24,27 @@ Text = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
 ]
 Status = Literal["placed", "confirmed", "shipped", "rejected", "cancelled"]
+PaymentState = Literal["pending", "paid", "declined", "failed", "refunded"]
 
 
 def money(amount: Decimal | str) -> str:
     return f"{Decimal(amount):.2f}"
 
 
-class ItemIn(Schema):
+class BodyIn(Schema):
+    """Base of request bodies: strict types. Pydantic's default (lax) mode reads the
+    JSON string ``"3"`` as 3 and ``true`` as 1; a client sending those has a bug we
+    should report (422), not guess around."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class ItemIn(BodyIn):
     sku: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     quantity: int = Field(ge=1, le=MAX_QUANTITY)
 
 
-class AddressIn(Schema):
+class AddressIn(BodyIn):
     name: Text
     line1: Text
     line2: Annotated[str, StringConstraints(max_length=200)] | None = None
@@ -48,7 +59,7 @@ class AddressIn(Schema):
     )
 
 
-class PlaceOrderIn(Schema):
+class PlaceOrderIn(BodyIn):
     items: list[ItemIn] = Field(min_length=1, max_length=MAX_LINES)
     shipping_address: AddressIn
     payment_method: Annotated[
@@ -92,15 +103,29 @@ class OrderOut(Schema):
     order_id: UUID
     status: Status
     reason: str | None = Field(
-        description="Why the order was rejected or cancelled (else null)."
+        description="Why the order was rejected or cancelled, in words for the "
+        "customer (else null)."
+    )
+    reason_code: str | None = Field(
+        description="The same as a stable code for machines (e.g. `out_of_stock`, "
+        "`card_declined`, `charge_payment_failed`, `charge_payment_timed_out`, "
+        "`cancelled`); null before one is known.",
+        examples=["card_declined"],
     )
     items: list[LineOut]
     total: str = Field(pattern=MONEY)
     currency: str
-    payment_status: str = Field(description='"pending", "paid" or "refunded".')
+    payment_status: PaymentState = Field(
+        description='"pending" until the payment provider answers; "paid"; '
+        '"declined" (the card was refused: nothing was taken); "failed" (the '
+        "provider did not answer, through every retry or by the deadline, and the "
+        'fulfilment gave up on the charge); "refunded" (given back in full).'
+    )
     shipment: ShipmentOut
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = Field(description="When the order was placed.")
+    updated_at: datetime = Field(
+        description="When the order's last event (`version`) was recorded."
+    )
     version: int = Field(description="The last event of the order this view reflects.")
 
 
@@ -140,6 +165,7 @@ def order_from_view(summary: dict[str, Any], lines: list[dict[str, Any]]) -> Ord
         order_id=summary["order_id"],
         status=summary["status"],
         reason=summary["reason"] or None,
+        reason_code=summary["reason_code"] or None,
         items=_lines(lines),
         total=money(summary["total"]),
         currency=summary["currency"],
@@ -154,12 +180,6 @@ def order_from_view(summary: dict[str, Any], lines: list[dict[str, Any]]) -> Ord
     )
 
 
-def payment_status(state: dict[str, Any]) -> str:
-    if state.get("refunded"):
-        return "refunded"
-    return "paid" if state["paid"] else "pending"
-
-
 def order_from_history(state: dict[str, Any], events: list[dict[str, Any]]) -> OrderOut:
     """The order folded from its events (``orders.history.order_as_of``), in the same
     shape as the read model gives it (times are the events' recorded times)."""
@@ -167,10 +187,11 @@ def order_from_history(state: dict[str, Any], events: list[dict[str, Any]]) -> O
         order_id=state["order_id"],
         status=state["status"],
         reason=state["reason"] or None,
+        reason_code=state["reason_code"] or None,
         items=_lines(sorted(state["lines"], key=lambda ln: ln["sku"])),
         total=money(state["total"]),
         currency=state["currency"] or "EUR",
-        payment_status=payment_status(state),
+        payment_status=state["payment_status"],
         shipment=ShipmentOut(
             status=shipment_status(state["status"], state["tracking_number"]),
             tracking_number=state["tracking_number"] or None,

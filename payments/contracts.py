@@ -17,7 +17,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from events.messages import Command, Event, message
+from events import Command, Event, message
 
 # --- commands ---------------------------------------------------------------------
 
@@ -55,10 +55,14 @@ class PaymentSucceeded(Event):
 
 @message("payments.PaymentDeclined", topic="payments", key="order_id")
 class PaymentDeclined(Event):
-    """The provider refused the charge (e.g. ``card_declined``); nothing was taken."""
+    """The provider refused the charge; nothing was taken. ``reason`` says why in
+    words a customer reads, ``code`` is the provider's decline code (e.g.
+    ``card_declined``; empty on events recorded before codes were kept apart, whose
+    ``reason`` was the code)."""
 
     order_id: UUID
     reason: str
+    code: str = ""
 
 
 @message("payments.PaymentRefunded", topic="payments", key="order_id")

@@ -48,10 +48,11 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 
-from events.subscriptions import Context, Subscription
+from events import Context, Subscription
 
 from .contracts import (
     ChargePayment,
@@ -71,6 +72,20 @@ payments = Subscription(
 )
 
 
+# What a customer reads for the providers' decline codes (others: a generic sentence
+# with the code). The code itself is kept beside, for machines.
+DECLINES = {
+    "card_declined": "the card was declined",
+    "insufficient_funds": "the card has insufficient funds",
+    "expired_card": "the card has expired",
+    "invalid_payment_method": "the payment method is not valid",
+}
+
+
+def decline_in_words(code: str) -> str:
+    return DECLINES.get(code, f"the payment was declined ({code})")
+
+
 @payments.handles(ChargePayment, outside=True)
 def charge_payment(cmd: ChargePayment, ctx: Context) -> None:
     """Charge the order once; answer PaymentSucceeded or PaymentDeclined. A transient
@@ -83,7 +98,7 @@ def charge_payment(cmd: ChargePayment, ctx: Context) -> None:
         logger.warning("charge of order %s: already refunded", cmd.order_id)
         ctx.publish(payment.refunded())
         return
-    record = {
+    record: dict[str, Any] = {
         "amount": cmd.amount,
         "currency": cmd.currency,
         "payment_method": cmd.payment_method,
@@ -100,7 +115,13 @@ def charge_payment(cmd: ChargePayment, ctx: Context) -> None:
                 "decline_reason": declined.reason,
             },
         )
-        ctx.publish(PaymentDeclined(order_id=cmd.order_id, reason=declined.reason))
+        ctx.publish(
+            PaymentDeclined(
+                order_id=cmd.order_id,
+                reason=decline_in_words(declined.reason),
+                code=declined.reason,
+            )
+        )
         return
     payment, _ = Payment.objects.update_or_create(
         order_id=cmd.order_id,

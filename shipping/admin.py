@@ -4,10 +4,10 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from events.errors import DomainError
+from events import DomainError
 
 from .models import Shipment
-from .staff import request_dispatch
+from .staff import dispatch
 
 
 @admin.register(Shipment)
@@ -20,9 +20,7 @@ class ShipmentAdmin(admin.ModelAdmin):
     @admin.action(description="Dispatch selected shipments")
     def dispatch(self, request: HttpRequest, queryset: QuerySet[Shipment]) -> None:
         try:
-            sent = request_dispatch(
-                order_ids=queryset.values_list("order_id", flat=True)
-            )
+            sent = dispatch(order_ids=queryset.values_list("order_id", flat=True))
         except DomainError as error:
             self.message_user(request, str(error), messages.ERROR)
             return

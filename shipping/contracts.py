@@ -10,29 +10,58 @@ before). CancelShipment (the saga's compensation) answers ShipmentCancelled, als
 there was nothing to cancel; a shipment already dispatched cannot be cancelled: the
 command is refused with no answer (logged), so a saga waiting for the confirmation
 flags itself for manual intervention at its deadline. DispatchShipment (sent by staff)
-answers ShipmentDispatched.
+answers ShipmentDispatched. RequestDispatch is staff's request, executed in-process
+(``events.bus``): it publishes DispatchShipment for each order, all or none, and is
+never published itself (no wire name).
 """
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
-from events.messages import Command, Event, message
+from pydantic import BaseModel, ConfigDict
+
+from events import Command, Event, message
 
 # --- commands ---------------------------------------------------------------------
 
 
-@message("shipping.CreateShipment", topic="shipping", key="order_id")
+class ShippingAddress(BaseModel):
+    """Where a parcel goes: the recipient and their postal address."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    line1: str
+    line2: str | None = None
+    city: str
+    postal_code: str
+    country: str
+
+
+@message("shipping.CreateShipment", topic="shipping", key="order_id", version=2)
 class CreateShipment(Command):
-    """Prepare the order's shipment; the address fields are optional."""
+    """Prepare the order's shipment to its address (required: a parcel needs one)."""
 
     order_id: UUID
-    recipient: str = ""
-    address_line1: str = ""
-    address_line2: str = ""
-    postal_code: str = ""
-    city: str = ""
-    country: str = ""
+    shipping_address: ShippingAddress
+
+    @staticmethod
+    def from_v1(data: dict[str, Any]) -> dict[str, Any]:
+        """v1 had optional flat address fields (which the saga left empty: that was
+        the bug v2 fixes); stored v1 commands read as the address they carried."""
+        return {
+            "order_id": data["order_id"],
+            "shipping_address": {
+                "name": data.get("recipient", ""),
+                "line1": data.get("address_line1", ""),
+                "line2": data.get("address_line2") or None,
+                "city": data.get("city", ""),
+                "postal_code": data.get("postal_code", ""),
+                "country": data.get("country", ""),
+            },
+        }
 
 
 @message("shipping.CancelShipment", topic="shipping", key="order_id")
@@ -81,3 +110,9 @@ class ShipmentDispatched(Event):
 
     order_id: UUID
     tracking_number: str
+
+
+class RequestDispatch(Command):
+    """Staff ask for these orders' shipments to be dispatched."""
+
+    order_ids: tuple[UUID, ...]

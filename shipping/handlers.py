@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import logging
 
-from events.errors import DomainError
-from events.subscriptions import Context, Subscription
+from events import Context, Subscription
 
+from .commands import NotDispatchableError
 from .contracts import (
     CancelShipment,
     CreateShipment,
@@ -41,18 +41,19 @@ logger = logging.getLogger(__name__)
 shipping = Subscription("shipping", topics=("shipping",))
 
 
-class NotDispatchableError(DomainError):
-    """DispatchShipment for an order whose shipment is cancelled or does not exist."""
-
-
 @shipping.handles(CreateShipment)
 def create_shipment(cmd: CreateShipment, ctx: Context) -> None:
     """Create the order's shipment once; answer ShipmentCreated or ShipmentRejected."""
-    address = cmd.model_dump(exclude={"order_id"})
+    address = cmd.shipping_address
     shipment, _ = Shipment.objects.select_for_update().get_or_create(
         order_id=cmd.order_id,
         defaults={
-            **address,
+            "recipient": address.name,
+            "address_line1": address.line1,
+            "address_line2": address.line2 or "",
+            "postal_code": address.postal_code,
+            "city": address.city,
+            "country": address.country,
             "tracking_number": tracking_number(cmd.order_id),
             "status": Shipment.Status.CREATED,
         },

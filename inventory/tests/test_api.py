@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from inventory.models import Product
-from tests.storefront import (  # noqa: F401
+from tests.support.storefront import (  # noqa: F401
     Storefront,
     add_product,
     assert_problem,

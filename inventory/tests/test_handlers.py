@@ -11,13 +11,14 @@ from django.db import transaction
 
 import pytest
 
-from events.delivery import drain
+from events import bus
+from events.delivery.drain import drain
+from events.delivery.subscriptions import registry
+from events.log.outbox import publish
 from events.models import Checkpoint, DeadLetter, LogEntry
-from events.outbox import publish
-from events.subscriptions import registry
-from inventory.catalog import put_product
 from inventory.contracts import (
     CommitInventory,
+    PutProduct,
     ReleaseInventory,
     ReserveInventory,
     StockLine,
@@ -34,8 +35,8 @@ def inventory():
 
 @pytest.fixture
 def shelf():
-    put_product(sku="MUG", name="Mug", price=Decimal("12.50"), stock=5)
-    put_product(sku="TEE", name="Tee", price=Decimal("20.00"), stock=2)
+    bus.execute(PutProduct(sku="MUG", name="Mug", price=Decimal("12.50"), stock=5))
+    bus.execute(PutProduct(sku="TEE", name="Tee", price=Decimal("20.00"), stock=2))
 
 
 def send(subscription, command):
@@ -53,7 +54,7 @@ def reserve(order_id, **quantities):
 
 def answers(order_id):
     """(type, payload) of what inventory published about ``order_id``, in order."""
-    rows = LogEntry.objects.filter(key=str(order_id)).exclude(
+    rows = LogEntry.objects.filter(key=str(order_id), topic="inventory").exclude(
         type__in=[
             "inventory.ReserveInventory",
             "inventory.ReleaseInventory",
@@ -249,7 +250,7 @@ def test_catalog_stock_below_what_is_held_is_refused(inventory, shelf):
     send(inventory, reserve(uuid4(), MUG=3))
     # when, then
     with pytest.raises(ValidationError, match="below the 3 units held"):
-        put_product(sku="MUG", name="Mug", price=Decimal("12.50"), stock=2)
-    put_product(sku="MUG", name="Mug", price=Decimal("12.50"), stock=4)
+        bus.execute(PutProduct(sku="MUG", name="Mug", price=Decimal("12.50"), stock=2))
+    bus.execute(PutProduct(sku="MUG", name="Mug", price=Decimal("12.50"), stock=4))
     assert stock()["MUG"] == (4, 3)
     assert availability_announced()["MUG"] == [5, 2, 1]

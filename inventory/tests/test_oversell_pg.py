@@ -20,13 +20,13 @@ from django.db import connection, connections, transaction
 
 import pytest
 
-from events.delivery import drain
+from events import bus
+from events.delivery.drain import drain
+from events.delivery.subscriptions import registry
+from events.delivery.waiting import wait_for_messages
+from events.log.outbox import publish
 from events.models import DeadLetter, LogEntry
-from events.outbox import publish
-from events.subscriptions import registry
-from events.waiting import wait_for_messages
-from inventory.catalog import put_product
-from inventory.contracts import ReserveInventory, StockLine
+from inventory.contracts import PutProduct, ReserveInventory, StockLine
 from inventory.models import Hold, Product
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -67,7 +67,7 @@ def run_threads(fn: Callable[[int], Any], count: int) -> list[Any]:
 def test_fifty_orders_racing_for_the_last_unit_reserve_it_once():
     # given one unit on the shelf
     inventory = registry.get("inventory")
-    put_product(sku="LAST", name="Last one", price=Decimal("9.99"), stock=1)
+    bus.execute(PutProduct(sku="LAST", name="Last one", price=Decimal("9.99"), stock=1))
     orders = [uuid4() for _ in range(ORDERS)]
 
     # when fifty orders ask for it at once

@@ -9,11 +9,11 @@ from django.db import transaction
 
 import pytest
 
-from events.delivery import drain
-from events.log import partition_for
+from events.delivery.drain import drain
+from events.delivery.subscriptions import registry
+from events.log.outbox import publish
+from events.log.partitions import partition_for
 from events.models import LogEntry
-from events.outbox import publish
-from events.subscriptions import registry
 from loyalty.models import PointEntry
 from loyalty.queries import balance
 from orders.contracts import (

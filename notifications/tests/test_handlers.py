@@ -13,12 +13,12 @@ from django.db import transaction
 import pytest
 
 from customers.contracts import CustomerRegistered, CustomerUpdated
-from events import replay
-from events.delivery import drain
-from events.log import partition_for
+from events.delivery.drain import drain
+from events.delivery.subscriptions import registry
+from events.log.outbox import publish
+from events.log.partitions import partition_for
 from events.models import Checkpoint, DeadLetter
-from events.outbox import publish
-from events.subscriptions import registry
+from events.ops import replay
 from notifications.models import Notification, OrderRecipient
 from orders.contracts import (
     Address,

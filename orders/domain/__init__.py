@@ -23,7 +23,7 @@ from .errors import (
     UnknownProductError,
 )
 from .order import MAX_LINES, MAX_QUANTITY, Order, check_quantity, merge_items
-from .state import CLOSED, OrderState, OrderStatus, evolve
+from .state import CLOSED, OrderState, OrderStatus, PaymentStatus, evolve
 
 __all__ = [
     "CLOSED",
@@ -43,6 +43,7 @@ __all__ = [
     "OrderNotFoundError",
     "OrderState",
     "OrderStatus",
+    "PaymentStatus",
     "OutOfStockError",
     "PaymentMismatchError",
     "QuantityError",

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from events.errors import DomainError
+from events import DomainError as DomainError  # re-exported by orders.domain
 
 
 class OrderNotFoundError(DomainError):

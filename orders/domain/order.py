@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from uuid import UUID
 
-from events.aggregates import Aggregate
+from events import Aggregate
 
 from ..contracts import (
     Address,
@@ -36,6 +36,8 @@ from ..contracts import (
     OrderItem,
     OrderLine,
     OrderPaid,
+    OrderPaymentDeclined,
+    OrderPaymentFailed,
     OrderPlaced,
     OrderRefunded,
     OrderRejected,
@@ -55,7 +57,7 @@ from .errors import (
     QuantityError,
     TooManyLinesError,
 )
-from .state import CLOSED, OrderState, OrderStatus, evolve
+from .state import CLOSED, OrderState, OrderStatus, PaymentStatus, evolve
 
 MAX_QUANTITY = 100  # units of one SKU in one order (a line), and in one command
 MAX_LINES = 50  # distinct SKUs in one order
@@ -94,7 +96,9 @@ class Order(Aggregate[OrderState]):
     stream_prefix = "order"
     State = OrderState
     snapshot_every = 50  # EVENTS_SNAPSHOT_EVERY = {"order": n} overrides it
-    snapshot_version = 3  # 2: the state has ``dispatching``; 3: ``refunded``
+    # 2: the state has ``dispatching``; 3: ``refunded``; 4: ``payment_status``;
+    # 5: ``reason_code``
+    snapshot_version = 5
 
     evolve = staticmethod(evolve)
 
@@ -267,6 +271,26 @@ class Order(Aggregate[OrderState]):
             )
         )
 
+    def mark_payment_declined(self, *, reason: str) -> None:
+        """Record the provider's refusal of the charge, once. A paid (or refunded)
+        order keeps its payment: a decline cannot undo money that moved. Closed orders
+        take it too: the decline is what closed them."""
+        if self.state.status is None:
+            raise OrderNotFoundError(self.id)
+        if self.state.paid or self.state.payment_status is PaymentStatus.DECLINED:
+            return
+        self.record(OrderPaymentDeclined(order_id=self.id, reason=reason))
+
+    def mark_payment_failed(self, *, reason: str) -> None:
+        """Record that the charge got no answer, while the payment has none: after a
+        payment, a decline or a refund it changes nothing (the fulfilment gives up on
+        a step that failed by a decline too)."""
+        if self.state.status is None:
+            raise OrderNotFoundError(self.id)
+        if self.state.payment_status is not PaymentStatus.PENDING:
+            return
+        self.record(OrderPaymentFailed(order_id=self.id, reason=reason))
+
     def confirm(self, *, tracking_number: str | None = None) -> None:
         """Confirm a placed order (with its shipment's tracking number, when there is
         one); a confirmed or shipped one is left as it is."""
@@ -300,7 +324,7 @@ class Order(Aggregate[OrderState]):
             )
         self.record(OrderShipped(order_id=self.id, tracking_number=tracking_number))
 
-    def reject(self, *, reason: str) -> None:
+    def reject(self, *, reason: str, reason_code: str = "") -> None:
         """Reject a placed order; a rejected or cancelled one is left as it is."""
         status = self.status
         if status in CLOSED:
@@ -309,7 +333,9 @@ class Order(Aggregate[OrderState]):
             raise InvalidTransitionError(
                 self.id, status, "reject", f"it is already {status}"
             )
-        self.record(OrderRejected(order_id=self.id, reason=reason))
+        self.record(
+            OrderRejected(order_id=self.id, reason=reason, reason_code=reason_code)
+        )
 
     def start_dispatch(self) -> None:
         """Lock a confirmed order for dispatch; again (or once shipped) a no-op."""

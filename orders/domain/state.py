@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from events.messages import Event
+from events import Event
 
 from ..contracts import (
     Address,
@@ -23,6 +23,8 @@ from ..contracts import (
     OrderDispatchStarted,
     OrderLine,
     OrderPaid,
+    OrderPaymentDeclined,
+    OrderPaymentFailed,
     OrderPlaced,
     OrderRefunded,
     OrderRejected,
@@ -41,6 +43,40 @@ class OrderStatus(StrEnum):
 CLOSED = frozenset({OrderStatus.REJECTED, OrderStatus.CANCELLED})
 
 
+class PaymentStatus(StrEnum):
+    """What happened to the order's payment: ``pending`` until the provider answers,
+    then ``paid``, ``declined`` (the card was refused), ``failed`` (no answer: the
+    fulfilment gave up on the charge) or ``refunded``."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    DECLINED = "declined"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
+def payment_after(current: PaymentStatus | str, event: Event) -> PaymentStatus:
+    """The payment's status after ``event``, for the Order and its read model alike.
+
+    Money that moved is the strongest fact: paid and refunded are never overwritten by
+    a decline or a failure. A decline is more definite than a failure (the provider
+    did answer), so it replaces one, never the other way round."""
+    current = PaymentStatus(current)
+    match event:
+        case OrderPaid():
+            return PaymentStatus.PAID
+        case OrderRefunded():
+            return PaymentStatus.REFUNDED
+        case OrderPaymentDeclined():
+            if current in (PaymentStatus.PAID, PaymentStatus.REFUNDED):
+                return current
+            return PaymentStatus.DECLINED
+        case OrderPaymentFailed():
+            if current is PaymentStatus.PENDING:
+                return PaymentStatus.FAILED
+    return current
+
+
 def shipment_status(
     status: OrderStatus | str | None, tracking_number: str | None
 ) -> str:
@@ -52,6 +88,16 @@ def shipment_status(
     if not tracking_number:
         return "none"
     return "cancelled" if status == OrderStatus.CANCELLED else "created"
+
+
+CANCELLED_CODE = "cancelled"  # the reason code of every cancelled order
+
+
+def reason_code_of(event: OrderRejected | OrderCancelled) -> str | None:
+    """The stable code of why an order closed, for the Order and its read model."""
+    if isinstance(event, OrderCancelled):
+        return CANCELLED_CODE
+    return event.reason_code or None
 
 
 class OrderState(BaseModel):
@@ -71,8 +117,10 @@ class OrderState(BaseModel):
     amount_paid: Decimal | None = None
     payment_reference: str | None = None
     tracking_number: str | None = None
-    reason: str | None = None  # why it was rejected or cancelled
+    reason: str | None = None  # why it was rejected or cancelled, in words
+    reason_code: str | None = None  # the same as a stable code
     refunded: bool = False  # the payment was given back
+    payment_status: PaymentStatus = PaymentStatus.PENDING
     dispatching: bool = False  # staff started the dispatch: no cancelling any more
 
     def line(self, sku: str) -> OrderLine | None:
@@ -136,10 +184,20 @@ def evolve(state: OrderState, event: Event) -> OrderState:
                     "paid": True,
                     "amount_paid": event.amount,
                     "payment_reference": event.payment_reference,
+                    "payment_status": payment_after(state.payment_status, event),
                 }
             )
         case OrderRefunded():
-            return state.model_copy(update={"refunded": True})
+            return state.model_copy(
+                update={
+                    "refunded": True,
+                    "payment_status": payment_after(state.payment_status, event),
+                }
+            )
+        case OrderPaymentDeclined() | OrderPaymentFailed():
+            return state.model_copy(
+                update={"payment_status": payment_after(state.payment_status, event)}
+            )
         case OrderConfirmed():
             return state.model_copy(
                 update={
@@ -158,10 +216,18 @@ def evolve(state: OrderState, event: Event) -> OrderState:
             )
         case OrderRejected():
             return state.model_copy(
-                update={"status": OrderStatus.REJECTED, "reason": event.reason}
+                update={
+                    "status": OrderStatus.REJECTED,
+                    "reason": event.reason,
+                    "reason_code": reason_code_of(event),
+                }
             )
         case OrderCancelled():
             return state.model_copy(
-                update={"status": OrderStatus.CANCELLED, "reason": event.reason}
+                update={
+                    "status": OrderStatus.CANCELLED,
+                    "reason": event.reason,
+                    "reason_code": reason_code_of(event),
+                }
             )
     return state  # an event type this version does not know changes nothing

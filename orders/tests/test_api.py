@@ -3,20 +3,21 @@ the read model), listing, history, cancelling, and the Idempotency-Key edges."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from unittest import mock
 from uuid import UUID, uuid4
 
 from django.core.management import call_command
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 import pytest
 
-from events import idempotency
+from events.commands import idempotency
 from events.models import IdempotencyKey, LogEntry
 from orders.models import AvailabilityView
-from tests.storefront import (  # noqa: F401
+from processes.waiting import wait_until
+from tests.support.storefront import (  # noqa: F401
     Shopper,
     Storefront,
     assert_problem,
@@ -33,13 +34,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def settled(storefront: Storefront, shopper: Shopper, order_id: str) -> dict:
     """The order once the fulfilment saga has confirmed or rejected it (polled, as in
     tests/flows: the saga's next message is not known in advance)."""
-    deadline = time.monotonic() + 30
-    while True:
+    last: dict[str, dict] = {}
+
+    def read() -> dict | None:
         order = storefront.get(f"/orders/{order_id}?wait=1", shopper=shopper).json()
-        if order["status"] in {"confirmed", "rejected"}:
-            return order
-        assert time.monotonic() < deadline, f"order {order_id} did not settle: {order}"
-        time.sleep(0.05)
+        last["order"] = order
+        return order if order["status"] in {"confirmed", "rejected"} else None
+
+    return wait_until(
+        read, f"order {order_id} to settle", explain=lambda: f"it is {last['order']}"
+    )
 
 
 # --- placing and reading ----------------------------------------------------------
@@ -87,13 +91,11 @@ def test_read_your_writes_with_wait_answers_from_the_caught_up_read_model(
 def test_a_wait_that_times_out_answers_from_the_event_store(
     storefront, catalog, shopper
 ):
-    from events.waiting import WaitTimeout
+    from events.delivery.waiting import WaitTimeout
 
     order_id = storefront.place(shopper, ("MUG", 1)).json()["order_id"]
     with (
-        mock.patch(
-            "orders.queries.waiting.wait_for_messages", side_effect=WaitTimeout("slow")
-        ),
+        mock.patch("orders.queries.wait_for_messages", side_effect=WaitTimeout("slow")),
         mock.patch("orders.api.queries.order_summary", side_effect=AssertionError),
     ):
         order = storefront.get(f"/orders/{order_id}?wait=0.1", shopper=shopper)
@@ -141,6 +143,40 @@ def test_the_order_as_it_stood_at_a_past_time(storefront, catalog, shopper):
         f"/orders/{order_id}", params={"as_of": before.isoformat()}, shopper=shopper
     )
     assert_problem(too_early, 404)
+
+
+def test_every_time_the_api_gives_is_an_as_of_that_finds_the_order(
+    storefront, catalog, shopper
+):
+    # given an order that went on after it was placed (paid, confirmed: settled)
+    order_id = storefront.place(shopper, ("MUG", 1)).json()["order_id"]
+    order = settled(storefront, shopper, order_id)
+    history = storefront.get(f"/orders/{order_id}/events", shopper=shopper).json()
+    assert len(history) > 1
+    # then each time is given at the store's full precision (microseconds)
+    stored = {
+        row.stream_version: row.recorded_at
+        for row in LogEntry.objects.filter(stream=f"order-{order_id}")
+    }
+    assert {e["version"]: parse_datetime(e["recorded_at"]) for e in history} == stored
+    assert parse_datetime(order["created_at"]) == stored[1]
+    # every row of a stream has its stream_version
+    assert parse_datetime(order["updated_at"]) == stored[max(stored)]  # type: ignore[type-var]
+    # and handed back as as_of, each one finds the order as it stood at that event
+    for event in history:
+        then = storefront.get(
+            f"/orders/{order_id}",
+            params={"as_of": event["recorded_at"]},
+            shopper=shopper,
+        )
+        assert then.status_code == 200, (event, then.text)
+        assert then.json()["version"] == event["version"]
+    for when in (order["created_at"], order["updated_at"]):
+        then = storefront.get(
+            f"/orders/{order_id}", params={"as_of": when}, shopper=shopper
+        )
+        assert then.status_code == 200, (when, then.text)
+        assert parse_datetime(then.json()["updated_at"]) == parse_datetime(when)
 
 
 def test_as_of_and_wait_cannot_be_combined(storefront, catalog, shopper):
@@ -248,6 +284,21 @@ def test_quantities_are_bounded(storefront, catalog, shopper, quantity):
     response = storefront.post("/orders", json=body, shopper=shopper)
     problem = assert_problem(response, 422)
     assert problem["errors"][0]["loc"] == ["body", "body", "items", 0, "quantity"]
+
+
+@pytest.mark.parametrize("quantity", ["3", True, False, 3.0, "1e1"])
+def test_quantities_are_json_numbers_not_strings_or_booleans(
+    storefront, catalog, shopper, quantity
+):
+    # given a quantity that only a lenient parser would read as a number
+    body = storefront.order_body(("MUG", 1))
+    body["items"][0]["quantity"] = quantity
+    # when it is ordered
+    response = storefront.post("/orders", json=body, shopper=shopper)
+    # then it is refused, naming the field, and nothing is ordered
+    problem = assert_problem(response, 422)
+    assert problem["errors"][0]["loc"] == ["body", "body", "items", 0, "quantity"]
+    assert not LogEntry.objects.filter(type="orders.OrderPlaced").exists()
 
 
 def test_an_address_needs_its_details(storefront, catalog, shopper):
@@ -404,19 +455,30 @@ def test_the_same_key_with_another_body_is_a_422(storefront, catalog, shopper):
     assert placed_orders() == 1
 
 
+def left_in_flight(shopper, key, request_json, *, locked_at):
+    """A key the release before this one committed in flight before its work."""
+    IdempotencyKey.objects.create(
+        scope=f"orders:{shopper.customer_id}",
+        key=key,
+        fingerprint=idempotency.fingerprint("place_order", request_json),
+        attempt=uuid4(),
+        created_at=locked_at,
+        locked_at=locked_at,
+    )
+
+
 def test_the_same_key_while_the_first_request_runs_is_a_409(
     storefront, catalog, shopper
 ):
-    # given a request with this key in flight (begun, not completed)
+    # given a request of the release before with this key in flight (not completed)
     body = storefront.order_body(("MUG", 1))
     from orders.schemas import PlaceOrderIn
 
-    idempotency.begin(
-        scope=f"orders:{shopper.customer_id}",
-        key="k-2",
-        fingerprint=idempotency.fingerprint(
-            "place_order", PlaceOrderIn(**body).model_dump_json()
-        ),
+    left_in_flight(
+        shopper,
+        "k-2",
+        PlaceOrderIn(**body).model_dump_json(),
+        locked_at=timezone.now(),
     )
     # when the client retries
     response = storefront.post(
@@ -434,13 +496,11 @@ def test_a_key_left_in_flight_by_a_dead_request_is_taken_over(
     body = storefront.order_body(("MUG", 1))
     from orders.schemas import PlaceOrderIn
 
-    idempotency.begin(
-        scope=f"orders:{shopper.customer_id}",
-        key="k-3",
-        fingerprint=idempotency.fingerprint(
-            "place_order", PlaceOrderIn(**body).model_dump_json()
-        ),
-        now=timezone.now() - settings.EVENTS_IDEMPOTENCY_LEASE * 2,
+    left_in_flight(
+        shopper,
+        "k-3",
+        PlaceOrderIn(**body).model_dump_json(),
+        locked_at=timezone.now() - settings.EVENTS_IDEMPOTENCY_LEASE * 2,
     )
     response = storefront.post(
         "/orders", json=body, shopper=shopper, headers={"Idempotency-Key": "k-3"}
@@ -532,3 +592,51 @@ def test_concurrent_requests_with_one_key_place_one_order(storefront, catalog, s
     accepted = [a for a in answers if a.status_code == 202]
     assert accepted and {a.status_code for a in answers} <= {202, 409}
     assert len({a.json()["order_id"] for a in accepted}) == 1
+
+
+@pytest.mark.postgres
+def test_a_request_with_the_key_of_a_request_still_running_is_a_409_at_once(
+    storefront, catalog, shopper
+):
+    # given a request placing an order, held inside its transaction (it holds the key)
+    import threading
+
+    from orders import commands
+
+    inside, go = threading.Event(), threading.Event()
+    check_customer = commands._check_customer
+
+    def held(command):
+        inside.set()
+        assert go.wait(30)
+        return check_customer(command)
+
+    key = {"Idempotency-Key": "k-held"}
+    first: list = []
+
+    def send_first():
+        client = Storefront(storefront.root)
+        try:
+            first.append(client.place(shopper, ("MUG", 1), headers=key))
+        finally:
+            client.close()
+
+    with mock.patch.object(commands, "_check_customer", held):
+        running = threading.Thread(target=send_first)
+        running.start()
+        try:
+            assert inside.wait(30)
+            # when the client sends the same request again meanwhile
+            again = storefront.place(shopper, ("MUG", 1), headers=key)
+        finally:
+            go.set()
+            running.join(30)
+    # then it was told to retry at once, while the first went on to place the order
+    assert assert_problem(again, 409)["type"].endswith("idempotency-key-in-use")
+    assert again.headers["Retry-After"] == "1"
+    assert first[0].status_code == 202, first[0].text
+    # and a retry now replays the first answer: one order
+    retry = storefront.place(shopper, ("MUG", 1), headers=key)
+    assert retry.status_code == 202 and retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json()["order_id"] == first[0].json()["order_id"]
+    assert placed_orders() == 1

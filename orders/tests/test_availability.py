@@ -6,9 +6,9 @@ from django.db import transaction
 import pytest
 
 from customers.contracts import CustomerUpdated
+from events.delivery.waiting import wait_for_messages
+from events.log.outbox import publish
 from events.models import LogEntry
-from events.outbox import publish
-from events.waiting import wait_for_messages
 from orders.models import AvailabilityView, CustomerView
 
 
@@ -38,7 +38,7 @@ def test_catalog_changes_reach_the_availability_view(dispatcher):
 def test_customer_changes_reach_the_customer_view(dispatcher):
     # given a registered customer whom staff then deactivate
     call_command(
-        "customers", "add", "A@Example.com", "--name", "Ann", "--password", "pw"
+        "customers", "add", "A@Example.com", "--name", "Ann", "--password", "pw-of-ann"
     )
     registered = LogEntry.objects.get(type="customers.CustomerRegistered")
     with transaction.atomic():

@@ -19,8 +19,9 @@ from django.utils import timezone
 
 import pytest
 
-from events import aggregates, bus
+from events.commands import bus
 from events.models import LogEntry
+from events.store import repository
 from orders.contracts import AddItem, Address, OrderItem, PlaceOrder, RemoveItem
 from orders.domain import Order
 from orders.models import AvailabilityView, CustomerView
@@ -94,7 +95,7 @@ def test_eight_writers_to_one_order_lose_no_command_and_leave_no_gap():
         .values_list("stream_version", flat=True)
     )
     assert versions == list(range(1, 1 + THREADS * COMMANDS + 1))
-    order = aggregates.load(Order, order_id)
+    order = repository.load(Order, order_id)
     assert order.version == len(versions)
     assert order.state.lines[0].quantity == 1  # as many removed as added
-    assert order.state == aggregates.load(Order, order_id, use_snapshots=False).state
+    assert order.state == repository.load(Order, order_id, use_snapshots=False).state

@@ -4,6 +4,7 @@ error and nothing recorded). No database."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -69,7 +70,7 @@ def given(*events: Event) -> Order:
     return order
 
 
-def refused(order: Order, error: type[Exception], match: str, **call: object):
+def refused(order: Order, error: type[Exception], match: str, **call: Any):
     """Run ``order.<action>(**kwargs)`` expecting ``error``; nothing may be recorded."""
     action, kwargs = call.pop("action"), call
     state, pending = order.state, list(order.pending)
@@ -186,7 +187,7 @@ def test_items_of_a_new_order_are_merged_per_sku_and_bounded():
 
 
 def test_commands_on_an_order_never_placed_are_not_found():
-    for action, kwargs in [
+    calls: list[tuple[str, dict[str, Any]]] = [
         ("add_item", {"sku": "A", "quantity": 1, "unit_price": 1, "currency": "EUR"}),
         ("remove_item", {"sku": "A", "quantity": 1}),
         ("confirm", {}),
@@ -197,7 +198,8 @@ def test_commands_on_an_order_never_placed_are_not_found():
             "mark_paid",
             {"amount": Decimal(1), "currency": "EUR", "payment_reference": "p"},
         ),
-    ]:
+    ]
+    for action, kwargs in calls:
         refused(
             given(),
             domain.OrderNotFoundError,
@@ -233,7 +235,8 @@ def test_adding_more_of_a_sku_keeps_the_price_its_line_was_quoted_at():
     # when the catalogue price has gone up since
     order.add_item(sku="MUG", quantity=1, unit_price=Decimal("12.00"), currency="EUR")
     # then the units are added at the line's price
-    assert order.pending[0].unit_price == Decimal("9.50")
+    added = order.pending[0]
+    assert isinstance(added, ItemAdded) and added.unit_price == Decimal("9.50")
     assert order.state.lines == (line("MUG", 3, "9.50"),)
     assert order.state.total == Decimal("28.50")
 

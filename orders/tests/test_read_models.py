@@ -10,11 +10,11 @@ from django.utils import timezone
 
 import pytest
 
-from events import rebuild, store
-from events.delivery import drain
+from events.delivery.drain import drain
+from events.delivery.subscriptions import registry
+from events.log.outbox import publish
 from events.models import LogEntry
-from events.outbox import publish
-from events.subscriptions import registry
+from events.store import rebuild, streams
 from inventory.contracts import InventoryReserved
 from orders import queries
 from orders.contracts import (
@@ -38,7 +38,7 @@ ADDRESS = Address(
 def order_events(order_id, *events):
     stream = f"order-{order_id}"
     with transaction.atomic():
-        store.append(stream, events, expected_version=store.current_version(stream))
+        streams.append(stream, events, expected_version=streams.current_version(stream))
 
 
 def place(order_id, customer_id, *lines):
@@ -90,6 +90,7 @@ def test_the_summary_follows_the_order_through_its_life():
     project()
     # then
     summary = queries.order_summary(order_id)
+    assert summary is not None
     assert summary["status"] == "placed" and summary["version"] == 4
     assert (summary["item_count"], summary["total"]) == (3, Decimal("28.50"))
     assert (summary["payment_status"], summary["reserved"]) == ("paid", True)
@@ -101,6 +102,7 @@ def test_the_summary_follows_the_order_through_its_life():
     order_events(order_id, OrderShipped(order_id=order_id, tracking_number="TRK1"))
     project()
     summary = queries.order_summary(order_id)
+    assert summary is not None
     assert (summary["status"], summary["tracking_number"]) == ("shipped", "TRK1")
     assert queries.ready_to_ship() == []
 

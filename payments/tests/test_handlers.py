@@ -11,11 +11,11 @@ from django.test import override_settings
 
 import pytest
 
-from events import replay
-from events.delivery import drain
+from events.delivery.drain import drain
+from events.delivery.subscriptions import registry
+from events.log.outbox import publish
 from events.models import Checkpoint, DeadLetter, LogEntry
-from events.outbox import publish
-from events.subscriptions import registry
+from events.ops import replay
 from payments.contracts import ChargePayment, RefundPayment
 from payments.models import FakeProviderCharge, FakeProviderRefund, Payment
 
@@ -71,7 +71,14 @@ def test_a_declined_card_answers_payment_declined(payments):
     order = uuid4()
     send(payments, charge(order, "pm_card_chargeDeclined"))
     assert answers(order) == [
-        ("PaymentDeclined", {"order_id": str(order), "reason": "card_declined"})
+        (
+            "PaymentDeclined",
+            {
+                "order_id": str(order),
+                "reason": "the card was declined",
+                "code": "card_declined",
+            },
+        )
     ]
     assert Payment.objects.get(order_id=order).status == "declined"
 

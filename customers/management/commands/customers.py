@@ -6,8 +6,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from customers import tokens
+from customers.commands import Registration
+from customers.contracts import RegisterCustomer
 from customers.models import Customer
-from customers.registration import ensure_customer
+from events import bus
 
 
 class Command(BaseCommand):
@@ -20,7 +22,12 @@ class Command(BaseCommand):
         )
         add.add_argument("email")
         add.add_argument("--name", required=True)
-        add.add_argument("--password", required=True)
+        add.add_argument(
+            "--password",
+            required=True,
+            help="Checked against the password rules (AUTH_PASSWORD_VALIDATORS), as "
+            "the API's registration is.",
+        )
         revoke = actions.add_parser(
             "revoke-tokens", help="Revoke every live API token of a customer."
         )
@@ -38,15 +45,20 @@ class Command(BaseCommand):
             self.stdout.write(f"revoked {count} token(s) of {email}")
             return
         if options["action"] == "prune-tokens":
-            self.stdout.write(f"pruned {tokens.prune()} expired token(s)")
+            pruned = tokens.prune_expired_tokens()
+            self.stdout.write(f"pruned {pruned} expired token(s)")
             return
         try:
-            customer, created = ensure_customer(
-                email=options["email"],
-                name=options["name"],
-                password=options["password"],
+            registered = bus.outcome(
+                RegisterCustomer(
+                    email=str(options["email"]),
+                    name=str(options["name"]),
+                    password=str(options["password"]),
+                ),
+                Registration,
             )
         except ValidationError as error:
             raise CommandError(f"invalid customer: {'; '.join(error.messages)}")
-        verb = "added" if created else "exists:"
+        customer = registered.customer
+        verb = "added" if registered.created else "exists:"
         self.stdout.write(f"{verb} customer {customer.email} id {customer.id}")

@@ -1,11 +1,18 @@
-"""``manage.py catalog add <sku> --name NAME --price 12.50 --stock N``."""
+"""``manage.py catalog add <sku> --name NAME --price 12.50 --stock N [--if-missing]``.
+
+``--if-missing`` creates the product only when the SKU does not exist, and otherwise
+changes nothing (seeding uses it: a second ``make run`` must not reset the stock the
+shop's orders took)."""
 
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from inventory.catalog import put_product
+from events import bus
+from inventory.commands import Put
+from inventory.contracts import PutProduct
 
 
 def _price(text: str) -> Decimal:
@@ -31,21 +38,33 @@ class Command(BaseCommand):
         add.add_argument("--price", required=True)
         add.add_argument("--stock", type=int, required=True)
         add.add_argument("--currency", default="EUR")
+        add.add_argument(
+            "--if-missing",
+            action="store_true",
+            help="Only create it: an existing product keeps its name, price and stock.",
+        )
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: object, **options: Any) -> None:
         if options["stock"] < 0:
             raise CommandError("--stock must be 0 or more")
         try:
-            product, created = put_product(
-                sku=options["sku"],
-                name=options["name"],
-                price=_price(options["price"]),
-                stock=options["stock"],
-                currency=options["currency"],
+            put = bus.outcome(
+                PutProduct(
+                    sku=str(options["sku"]),
+                    name=str(options["name"]),
+                    price=_price(str(options["price"])),
+                    stock=int(options["stock"]),
+                    currency=str(options["currency"]),
+                    only_if_missing=bool(options["if_missing"]),
+                ),
+                Put,
             )
         except ValidationError as error:
             raise CommandError(f"invalid product: {'; '.join(error.messages)}")
-        verb = "added" if created else "updated"
+        product = put.product
+        verb = "added" if put.created else "updated"
+        if options["if_missing"] and not put.created:
+            verb = "kept (it exists)"
         self.stdout.write(
             f"{verb} {product.sku} {product.name!r} {product.price} {product.currency},"
             f" stock {product.on_hand}"

@@ -1,5 +1,7 @@
 """``manage.py orders show <order_id> [--as-of TIME] [--json]``: an order's state and
-event history, now or as of a past time.
+event history, now or as of a past time. ``manage.py orders list [--customer EMAIL]
+[--status S] [--payment P] [--shipment S] [--search TEXT] [--limit N]``: orders newest
+first, with the admin's filters and search (``orders.queries``).
 
 Every failure is a clear message on stderr and a non-zero exit (CommandError)."""
 
@@ -15,7 +17,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from events.messages import message_type
+from events import message_type
+from orders import queries
 from orders.domain import OrderNotFoundError
 from orders.history import order_as_of
 
@@ -60,8 +63,28 @@ class Command(BaseCommand):
             help="ISO 8601 time, e.g. 2026-11-28T14:00Z (a bare date: its end).",
         )
         show.add_argument("--json", action="store_true", help="Print JSON.")
+        listing = actions.add_parser(
+            "list", help="Orders, newest first, filtered as in the admin."
+        )
+        listing.add_argument(
+            "--customer", metavar="EMAIL", help="The customer's email."
+        )
+        listing.add_argument("--status", choices=queries.STATUSES)
+        listing.add_argument("--payment", choices=queries.PAYMENT_STATUSES)
+        listing.add_argument("--shipment", choices=queries.SHIPMENT_STATUSES)
+        listing.add_argument(
+            "--search",
+            metavar="TEXT",
+            help="As the admin's search box: an order id or its first 8 "
+            "characters, an email or part of one, a tracking number or a payment "
+            "reference.",
+        )
+        listing.add_argument("--limit", type=int, default=50, help="At most (50).")
 
     def handle(self, *args: object, **options: Any) -> None:
+        if options["action"] == "list":
+            self._list(options)
+            return
         order_id = _order_id(options["order_id"])
         as_of = _time(options["as_of"]) if options["as_of"] else None
         try:
@@ -73,6 +96,38 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(document, default=_json_value, indent=2))
         else:
             self._table(state, events, as_of)
+
+    def _list(self, options: dict[str, Any]) -> None:
+        if options["limit"] < 1:
+            raise CommandError(f"--limit must be 1 or more, not {options['limit']}")
+        email = options["customer"]
+        if email and not queries.has_customer(email):
+            raise CommandError(f"no customer has the email {email!r}")
+        found = queries.matching(
+            queries.staff_orders(),
+            customer=email,
+            status=options["status"],
+            payment=options["payment"],
+            shipment=options["shipment"],
+        )
+        if options["search"]:
+            found = queries.search(found, options["search"])
+        rows = list(found[: options["limit"]])
+        self.stdout.write(
+            f"{'order':<36}  {'placed':<19}  {'customer':<28} {'status':<9} "
+            f"{'payment':<8} {'shipment':<9} {'total':>12}"
+        )
+        for row in rows:
+            self.stdout.write(
+                f"{row.order_id!s:<36}  {row.created_at:%Y-%m-%d %H:%M:%S}  "
+                # customer_email: annotated by queries.staff_orders(), not a field
+                f"{(row.customer_email or '?'):<28} {row.status:<9} "  # type: ignore[attr-defined]
+                f"{row.payment_status:<8} {row.shipment_status:<9} "
+                f"{row.total:>8} {row.currency}"
+            )
+        total = found.count()
+        more = f" (the newest {len(rows)} shown; --limit)" if total > len(rows) else ""
+        self.stdout.write(f"{total} order{'s' if total != 1 else ''}{more}")
 
     def _table(
         self,
@@ -88,8 +143,10 @@ class Command(BaseCommand):
             f"yes, {state['amount_paid']} {state['currency']} "
             f"(ref {state['payment_reference']})"
             if state["paid"]
-            else "no"
+            else f"no ({state['payment_status']})"
         )
+        if state["payment_status"] == "refunded":
+            paid = f"{paid}, refunded"
         address = state["shipping_address"]
         for label, value in (
             ("status", state["status"]),

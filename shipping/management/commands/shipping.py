@@ -4,8 +4,8 @@ from uuid import UUID
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from events.errors import DomainError
-from shipping.staff import request_dispatch
+from events import DomainError
+from shipping.staff import dispatch
 
 
 def _order_id(text: str) -> UUID:
@@ -28,7 +28,7 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         order_id = _order_id(str(options["order_id"]))
         try:
-            (shipment,) = request_dispatch(order_ids=[order_id])
+            (shipment,) = dispatch(order_ids=[order_id])
         except DomainError as error:
             raise CommandError(str(error)) from None
         self.stdout.write(

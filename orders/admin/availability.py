@@ -1,6 +1,8 @@
+"""What orders believe is in stock (read-only: the view is fed by events)."""
+
 from django.contrib import admin
 
-from .models import AvailabilityView
+from ..models import AvailabilityView
 
 
 @admin.register(AvailabilityView)
