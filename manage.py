@@ -10,7 +10,9 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings.development")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    from shop.cli_errors import run_command_line
+
+    run_command_line(execute_from_command_line, sys.argv)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 Everything project-wide is attached here, so the routers stay plain: the bearer auth
 is the default of every operation (an operation opts out with ``auth=None``), the
-strict JSON parser reads every body, the problem+json handlers answer every error, and
-the rate limiter wraps every operation (limits by operation id, from settings).
+strict JSON parser reads every body, the renderer writes times to the microsecond
+(so a time the API gives works as ``as_of``), the problem+json handlers answer every
+error, and the rate limiter wraps every operation (limits by operation id, from
+settings).
 Operation ids are the view functions' names (``place_order``), unique across apps:
 they name the operations in the schema, in ``API_RATE_LIMITS`` and in URL names.
 """
@@ -23,6 +25,7 @@ from orders.api import router as orders
 from . import openapi, problems, ratelimit
 from .auth import BearerToken
 from .parser import StrictJSONParser
+from .rendering import FullPrecisionRenderer
 
 DESCRIPTION = """The storefront API of the shop.
 
@@ -68,6 +71,7 @@ def build() -> ShopAPI:
         urls_namespace="api-v1",
         auth=BearerToken(),
         parser=StrictJSONParser(),
+        renderer=FullPrecisionRenderer(),
         docs=Swagger(settings={"persistAuthorization": True}),
     )
     problems.install(api)

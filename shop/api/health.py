@@ -7,11 +7,21 @@ counters) and, with the Celery dispatcher, the broker are reported but do not ma
 process unready: the rate limiter fails open, and placing an order only writes to the
 database (the outbox); workers are woken by a periodic sweep when the broker is back.
 So the answer is ``ready``, ``degraded`` (200, something reported down) or ``unready``.
+Ready also reports the consumers (``events.consumer_health``): a stalled subscription
+makes it ``degraded``, never unready, since accepting orders does not need them.
+
+``/health/consumers``: are the consumers consuming? For orchestrators and alerting,
+not load balancers: 503 when a subscription is stalled (its oldest message not yet
+handled is older than ``EVENTS_STALL_SECONDS``, or its own threshold in
+``EVENTS_STALL_SECONDS_BY_SUBSCRIPTION``) or, with Celery, when a queue the
+subscriptions' drain tasks go to has no live worker (one broadcast, answered within
+``EVENTS_WORKER_PING_SECONDS``); 200 when every consumer is consuming.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from uuid import uuid4
 
 from django.conf import settings
@@ -19,6 +29,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
+
+from events.ops import consumer_health
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +69,24 @@ def _broker() -> str:
     return "ok"
 
 
-def _probe(name: str, check: object) -> str:
+def _probe(name: str, check: Callable[[], str]) -> str:
     try:
-        return check()  # type: ignore[operator]
+        return check()
     except Exception as error:
         logger.warning("readiness: %s unavailable: %s", name, error)
         return "unavailable"
+
+
+def _subscriptions() -> list[consumer_health.SubscriptionHealth]:
+    return consumer_health.subscription_health(
+        thresholds=settings.EVENTS_STALL_SECONDS_BY_SUBSCRIPTION,
+        default=settings.EVENTS_STALL_SECONDS,
+    )
+
+
+def _stalled() -> str:
+    stalled = [h.subscription for h in _subscriptions() if h.stalled]
+    return f"stalled: {', '.join(stalled)}" if stalled else "ok"
 
 
 @require_safe
@@ -72,10 +96,65 @@ def ready(request: HttpRequest) -> JsonResponse:
         "cache": _probe("cache", _cache),
         "broker": _probe("broker", _broker),
     }
+    checks["consumers"] = (
+        _probe("consumers", _stalled) if checks["database"] == "ok" else "unknown"
+    )
     if checks["database"] != "ok":
         status, code = "unready", 503
-    elif "unavailable" in checks.values():
+    elif any(value != "ok" and value != "not used" for value in checks.values()):
         status, code = "degraded", 200
     else:
         status, code = "ready", 200
     return JsonResponse({"status": status, "checks": checks}, status=code)
+
+
+def _queues() -> dict[str, object]:
+    """Per expected queue, the live workers consuming it (Celery dispatcher only)."""
+    from celery import current_app
+
+    served = consumer_health.live_queues(timeout=settings.EVENTS_WORKER_PING_SECONDS)
+    expected = consumer_health.expected_queues(current_app.conf.task_default_queue)
+    return {queue: sorted(served.get(queue, [])) for queue in sorted(expected)}
+
+
+@require_safe
+def consumers(request: HttpRequest) -> JsonResponse:
+    try:
+        health = _subscriptions()
+    except Exception as error:
+        logger.warning("consumer health: database unavailable: %s", error)
+        return JsonResponse({"status": "unavailable"}, status=503)
+    subscriptions = {
+        h.subscription: {
+            "status": "stalled" if h.stalled else "ok",
+            "oldest_waiting_seconds": round(h.oldest_waiting_seconds, 1),
+            "threshold_seconds": h.threshold_seconds,
+            "stalled_partitions": [
+                {
+                    "partition": s.partition,
+                    "waiting_seconds": round(s.waiting_seconds, 1),
+                    "last_error": s.last_error[:200],
+                }
+                for s in h.stalls
+            ],
+        }
+        for h in health
+    }
+    problems = [f"{h.subscription} stalled" for h in health if h.stalled]
+    queues: object = "not used"
+    if settings.EVENTS_DISPATCHER == "celery":
+        try:
+            queues = _queues()
+        except Exception as error:
+            logger.warning("consumer health: broker unavailable: %s", error)
+            queues = "unavailable"
+            problems.append("broker unavailable")
+        else:
+            problems += [f"no worker on queue {q}" for q, w in queues.items() if not w]
+    body = {
+        "status": "stalled" if problems else "ok",
+        "problems": problems,
+        "subscriptions": subscriptions,
+        "queues": queues,
+    }
+    return JsonResponse(body, status=503 if problems else 200)

@@ -2,8 +2,12 @@
 
 ``CorrelationIdMiddleware``: the request's ``X-Correlation-ID`` (a UUID) or a new one,
 echoed on the response and active while the request runs
-(``events.outbox.correlation_scope``), so every event the request causes, and every
-event those cause in turn, carries it.
+(``events.correlation_scope``), so every event the request causes, and every
+event those cause in turn, carries it. Every log line written for the request carries
+it too (``correlation_id``, bound with ``structlog.contextvars`` until the response is
+closed: Django's own line for a 4xx or 5xx answer, written after the middleware, has
+it), and each ``/api/`` request ends with one ``request`` line (method, path, status,
+duration).
 
 ``ApiGuardMiddleware``, for paths under ``/api/``: refuses before any view runs what
 must never reach one (a body over ``API_MAX_BODY_BYTES``: 413, judged by
@@ -15,19 +19,24 @@ one, keeping its headers (``Allow``) and never showing a traceback.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from uuid import UUID, uuid4
 
 from django.conf import settings
+from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse
 
-from events.outbox import correlation_scope
+import structlog
+
+from events import correlation_scope
 
 from . import problems
 
 API_PREFIX = "/api/"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 HEADER = "X-Correlation-ID"
+requests_log = structlog.get_logger("shop.api.requests")
 
 
 def correlation_id_of(request: HttpRequest) -> UUID:
@@ -44,11 +53,30 @@ class CorrelationIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         correlation = correlation_id_of(request)
+        # an attribute of ours on the request, read back by shop.api.problems
         request.correlation_id = correlation  # type: ignore[attr-defined]
+        structlog.contextvars.bind_contextvars(correlation_id=str(correlation))
+        started = time.perf_counter()
         with correlation_scope(correlation):
             response = self.get_response(request)
         response[HEADER] = str(correlation)
+        if request.path.startswith(API_PREFIX):
+            requests_log.info(
+                "request",
+                method=request.method,
+                path=request.path,
+                status=response.status_code,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
         return response
+
+
+def _unbind_correlation(**_: object) -> None:
+    """The response is closed (sent): this thread's next lines are no request's."""
+    structlog.contextvars.unbind_contextvars("correlation_id")
+
+
+request_finished.connect(_unbind_correlation, dispatch_uid="shop.unbind_correlation")
 
 
 def _is_json(content_type: str) -> bool:

@@ -2,11 +2,12 @@
 
 Routers declare their success responses and, in ``openapi_extra["responses"]``, the
 error statuses particular to an operation (404, 409...) with a description. Here every
-operation also gets the errors any request can meet (400 malformed, 422 invalid, 500;
-401 when it needs a token; 413 and 415 when it takes a body; 429 when rate-limited),
-and every error response gets the ``application/problem+json`` content with the one
-``Problem`` schema, as ``problems`` renders it. Responses list in status order, so the
-committed snapshot of the document changes only when the contract does.
+operation also gets the errors any request can meet (400 malformed, 422 invalid, 500,
+503 database unreachable; 401 when it needs a token; 413 and 415 when it takes a body;
+429 when rate-limited), and every error response gets the ``application/problem+json``
+content with the one ``Problem`` schema, as ``problems`` renders it. Responses list in
+status order, so the committed snapshot of the document changes only when the contract
+does.
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ COMMON = {
     422: "Validation failed: `errors` lists each field problem.",
     500: "The server failed; nothing is shown but the correlation id it is logged "
     "under.",
+    503: "The database cannot be reached just now: retry after `Retry-After` "
+    "seconds (whether an interrupted request took effect is unknown: retry "
+    "`POST /orders` with the same `Idempotency-Key`).",
 }
 AUTHENTICATED = {401: "No bearer token, or an unknown, expired or revoked one."}
 WITH_BODY = {

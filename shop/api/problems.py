@@ -8,6 +8,14 @@ detail, and renders the body: ``type``, ``title``, ``status``, ``detail``,
 and ``shortages`` when stock is short. A 500 says nothing of the exception: it is
 logged with the correlation id the client sees.
 
+A database that cannot be reached (Django's OperationalError or InterfaceError, on
+connecting or on a connection that died mid-request) is a 503 with Retry-After, not a
+500: the client should retry later, the request was not wrong and nothing is broken
+in the code; ``/health/ready`` says the same to the load balancer. Whether it can be
+reached is asked of the database itself (``SELECT 1``, as ``/health/ready`` does):
+the same exception classes come from a database that answers (SQLite's "no such
+table" when migrations were not run), and that is a 500, a fault to fix, not a wait.
+
 A request that holds an Idempotency-Key attempt is settled here too: a client error
 is stored as the key's response (a retry gets the same answer), a server error or a
 transient conflict abandons the key (a retry runs again).
@@ -22,7 +30,9 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import Http404, HttpRequest, HttpResponse
 
 from ninja import NinjaAPI
@@ -31,10 +41,12 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from customers.accounts import EmailTakenError
 from customers.tokens import InvalidCredentialsError
-from events import idempotency
-from events.errors import DomainError
-from events.outbox import current_correlation_id
-from events.store import ConcurrencyConflict
+from events import (
+    ConcurrencyConflict,
+    DomainError,
+    current_correlation_id,
+    idempotency,
+)
 from orders import domain as orders
 
 from .parser import BodyRejected
@@ -143,7 +155,10 @@ def _settle_idempotency(
     if attempt is None:
         return
     if retryable or response.status_code >= 500:
-        attempt.abandon()
+        try:
+            attempt.abandon()
+        except DatabaseError as error:  # the database is down: the key's lease ends
+            logger.warning("idempotency key left in flight until its lease: %s", error)
         return
     kept = {
         name: response[name]
@@ -206,7 +221,7 @@ def on_validation_error(
 def on_django_validation_error(
     request: HttpRequest, error: DjangoValidationError
 ) -> HttpResponse:
-    errors = []
+    errors: list[dict[str, Any]] = []
     for field, messages in getattr(error, "message_dict", {"": error.messages}).items():
         loc = ["body"] if field in ("", "__all__") else ["body", field]
         errors.extend({"loc": loc, "msg": m, "type": "value_error"} for m in messages)
@@ -274,6 +289,43 @@ def on_conflict(request: HttpRequest, error: ConcurrencyConflict) -> HttpRespons
     )
 
 
+DATABASE_UNAVAILABLE = Kind(
+    503, "database-unavailable", "The database cannot be reached", retryable=True
+)
+
+
+def _database_answers() -> bool:
+    try:
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return False
+    return True
+
+
+def on_database_error(request: HttpRequest, error: DatabaseError) -> HttpResponse:
+    if _database_answers():
+        return on_unexpected(request, error)
+    logger.warning(
+        "database unavailable on %s %s (correlation id %s): %s: %s",
+        request.method,
+        request.path,
+        getattr(request, "correlation_id", None),
+        type(error).__name__,
+        str(error).strip().splitlines()[0] if str(error).strip() else "",
+    )
+    retry_after = settings.API_DATABASE_RETRY_AFTER_SECONDS
+    return render(
+        request,
+        DATABASE_UNAVAILABLE,
+        "the shop cannot reach its database just now; retry in "
+        f"{retry_after} seconds (POST /orders with the same Idempotency-Key, so "
+        "that a request that did go through is not placed twice)",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 def on_unexpected(request: HttpRequest, error: Exception) -> HttpResponse:
     logger.error(
         "unhandled error on %s %s (correlation id %s)",
@@ -300,6 +352,8 @@ def install(api: NinjaAPI) -> None:
         RateLimited: on_rate_limited,
         idempotency.IdempotencyError: on_idempotency_error,
         ConcurrencyConflict: on_conflict,
+        OperationalError: on_database_error,
+        InterfaceError: on_database_error,
         Exception: on_unexpected,
     }
     for exception, handler in handlers.items():

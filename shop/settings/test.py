@@ -26,5 +26,5 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests drive dispatch explicitly (drain calls or a dispatcher fixture).
 EVENTS_DISPATCHER = env.str("EVENTS_DISPATCHER", default="inprocess")
-EVENTS_SWEEP_SECONDS = 0.5
+EVENTS_SWEEP_SECONDS = env.float("EVENTS_SWEEP_SECONDS", default=0.5)
 PAYMENT_PROVIDER_LATENCY_MS = 0

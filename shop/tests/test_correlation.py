@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from events.models import LogEntry
-from tests.storefront import Storefront, storefront_fixture  # noqa: F401
+from tests.support.storefront import Storefront, storefront_fixture  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

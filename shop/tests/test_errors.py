@@ -10,7 +10,7 @@ from unittest import mock
 import pytest
 
 from events.models import LogEntry
-from tests.storefront import (  # noqa: F401
+from tests.support.storefront import (  # noqa: F401
     Storefront,
     assert_problem,
     catalog_fixture,
@@ -67,6 +67,48 @@ def post_raw(storefront, shopper, body: bytes, content_type="application/json"):
 def test_malformed_bodies_are_400_problems(storefront, catalog, shopper, body, why):
     problem = assert_problem(post_raw(storefront, shopper, body), 400)
     assert why in problem["detail"]
+    assert nothing_stored()
+
+
+@pytest.mark.parametrize(
+    ("duplicated", "twice"),
+    [
+        ('"quantity": 1', '"quantity": 5, "quantity": 1'),
+        (
+            '"payment_method": "pm_card_visa"',
+            '"payment_method": "x", "payment_method": "pm_card_visa"',
+        ),
+        ('"city": "Paris"', '"city": "Paris", "city": "Lyon"'),
+    ],
+)
+def test_duplicate_keys_are_400_problems(
+    storefront, catalog, shopper, duplicated, twice
+):
+    # given a valid order in which one object has a key twice (which value was meant
+    # is unknowable: a lenient parser silently keeps the last)
+    text = json.dumps(storefront.order_body(("MUG", 1)))
+    assert duplicated in text
+    body = text.replace(duplicated, twice).encode()
+    # when it is posted
+    problem = assert_problem(post_raw(storefront, shopper, body), 400)
+    # then the client is told which key, and nothing is stored
+    assert problem["detail"] == (
+        f"the body is not acceptable JSON: the key {twice.split(':')[0]} appears "
+        "twice in one object"
+    )
+    assert nothing_stored()
+
+
+@pytest.mark.parametrize("digits", [4301, 4500, 20000])
+def test_a_number_with_thousands_of_digits_is_refused_in_our_words(
+    storefront, catalog, shopper, digits
+):
+    body = b'{"items": [{"sku": "MUG", "quantity": ' + b"7" * digits + b"}]}"
+    problem = assert_problem(post_raw(storefront, shopper, body), 400)
+    assert problem["detail"] == (
+        "the body is not acceptable JSON: a number has more than 4300 digits"
+    )
+    assert "sys." not in problem["detail"]
     assert nothing_stored()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.storefront import Storefront, storefront_fixture  # noqa: F401
+from tests.support.storefront import Storefront, storefront_fixture  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PROBLEM = {

@@ -1,12 +1,23 @@
-"""POST /orders is rate-limited per customer: fixed windows counted in the cache
-(the local-memory cache here, the shared Redis in production), 429 + Retry-After."""
+"""Rate limits through real HTTP: POST /orders per customer; POST /tokens per client
+address and per (client address, account), never per account alone. Fixed windows
+counted in the cache (the local-memory cache here, the shared Redis in production),
+429 + Retry-After.
+
+Clients are told apart for real: each ``Storefront(source=...)`` connects from its own
+loopback address, so the server sees another REMOTE_ADDR; behind a proxy (the
+``TRUSTED_PROXY_COUNT`` tests) the address comes from X-Forwarded-For."""
 
 from __future__ import annotations
+
+from unittest import mock
+from uuid import uuid4
 
 import pytest
 
 from events.models import LogEntry
-from tests.storefront import (  # noqa: F401
+from tests.support.storefront import (  # noqa: F401
+    PASSWORD,
+    Storefront,
     assert_problem,
     catalog_fixture,
     other_shopper_fixture,
@@ -22,7 +33,7 @@ def two_per_minute(settings):
     from django.core.cache import cache
 
     cache.clear()
-    settings.API_RATE_LIMITS = {"place_order": "2/60"}
+    settings.API_RATE_LIMITS = {"place_order": {"caller": "2/60"}}
 
 
 def test_over_the_limit_a_customer_gets_429_with_retry_after(
@@ -82,23 +93,159 @@ def test_counters_live_in_redis_in_production(
     assert len(keys) == 1
 
 
-def test_token_requests_are_limited_per_account_not_per_address(
-    storefront, shopper, other_shopper, settings
+@pytest.mark.redis
+def test_a_redis_counter_is_one_round_trip_and_always_expires_with_its_window(
+    settings, two_per_minute
 ):
-    from django.core.cache import cache
+    # given the production cache: Django's Redis backend
+    import redis
 
-    # given two tries per minute per account (all callers share one address here, as
-    # behind a proxy)
-    cache.clear()
-    settings.API_RATE_LIMITS = {"create_token": "2/60"}
-    # when one account is guessed at three times
+    from shop.api import ratelimit
+
+    prefix = f"test-{uuid4()}"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": settings.REDIS_URL,
+            "KEY_PREFIX": prefix,
+        }
+    }
+    server = redis.Redis.from_url(settings.REDIS_URL)
+    sent = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(command)
+        return original(self, command, check_health)
+
+    ratelimit._count("warm-up", 60)  # the connection's own handshake is not counted
+    # when three requests are counted in a 60 s window
+    with mock.patch.object(
+        redis.connection.AbstractConnection, "send_packed_command", counting
+    ):
+        counts = [ratelimit._count("window-key", 60) for _ in range(3)]
+    # then each took one round trip, counted exactly, and the counter expires
+    assert counts == [1, 2, 3]
+    assert len(sent) == 3
+    (name,) = server.keys(f"{prefix}:*window-key")
+    assert 0 < server.ttl(name) <= 61
+    server.delete(name, *server.keys(f"{prefix}:*warm-up"))
+
+
+@pytest.fixture
+def clients(live_server):
+    """Storefronts at their own client addresses: ``clients("127.0.0.2")``."""
+    opened: list[Storefront] = []
+
+    def at(address: str) -> Storefront:
+        client = Storefront(live_server.url, source=address)
+        opened.append(client)
+        return client
+
+    yield at
+    for client in opened:
+        client.close()
+
+
+def token_limits(settings, *, client: str, client_account: str) -> None:
+    settings.API_RATE_LIMITS = {
+        "create_token": {"client": client, "client_account": client_account}
+    }
+
+
+def test_a_strangers_failures_do_not_lock_the_owner_out(
+    storefront, shopper, clients, settings
+):
+    # given 2 tries per minute per client and account
+    token_limits(settings, client="10/60", client_account="2/60")
+    stranger, owner = clients("127.0.0.2"), clients("127.0.0.3")
+    # when a stranger guesses the owner's password until refused
+    guesses = [stranger.login(shopper.email, f"guess {n}") for n in range(4)]
+    assert [answer.status_code for answer in guesses] == [401, 401, 429, 429]
+    refused = assert_problem(guesses[-1], 429)
+    assert "for this account from this client address" in refused["detail"]
+    assert 1 <= int(guesses[-1].headers["Retry-After"]) <= 60
+    # then the owner, from their own address, still gets a token
+    assert owner.login(shopper.email).status_code == 201
+
+
+def test_one_client_trying_many_accounts_is_stopped(
+    storefront, shopper, clients, settings
+):
+    # given 3 token requests per minute per client
+    token_limits(settings, client="3/60", client_account="5/60")
+    stranger = clients("127.0.0.2")
+    # when one client tries one password on many accounts
     answers = [
-        storefront.login(shopper.email, "wrong").status_code,
-        storefront.login(shopper.email.upper(), "wrong").status_code,
-        storefront.login(shopper.email).status_code,
+        stranger.login(f"victim{n}@example.com", "password1").status_code
+        for n in range(5)
     ]
-    # then the third is refused, even with the right password
+    # then it is stopped after three, whichever account it names next
+    assert answers == [401, 401, 401, 429, 429]
+    assert (
+        "from this client address"
+        in assert_problem(stranger.login(shopper.email), 429)["detail"]
+    )
+    # and another client is not
+    assert clients("127.0.0.3").login(shopper.email).status_code == 201
+
+
+def test_the_pair_limit_stops_guessing_one_account(
+    storefront, shopper, other_shopper, clients, settings
+):
+    # given 2 tries per minute per client and account, 10 per client
+    token_limits(settings, client="10/60", client_account="2/60")
+    guesser = clients("127.0.0.2")
+    # when one client guesses at one account
+    answers = [guesser.login(shopper.email.upper(), "wrong").status_code]
+    answers += [guesser.login(f"  {shopper.email}", "wrong").status_code]
+    # then its third try is refused, even with the right password (the email is
+    # counted as the account it names: case and spaces do not make a new one)
+    answers += [guesser.login(shopper.email).status_code]
     assert answers == [401, 401, 429]
-    assert_problem(storefront.login(shopper.email), 429)
-    # and another account, from the same address, is not
-    assert storefront.login(other_shopper.email).status_code == 201
+    # while the same client may still log in to another account
+    assert guesser.login(other_shopper.email).status_code == 201
+
+
+def test_behind_a_proxy_the_client_is_the_address_the_proxy_forwarded(
+    storefront, shopper, settings
+):
+    # given one trusted proxy in front (every request arrives from its address)
+    settings.TRUSTED_PROXY_COUNT = 1
+    token_limits(settings, client="10/60", client_account="2/60")
+
+    def through_proxy(client: str, forged: str = "") -> dict[str, str]:
+        # the proxy appends the address it saw to whatever the client sent
+        return {"X-Forwarded-For": f"{forged}, {client}" if forged else client}
+
+    def login(headers: dict[str, str], password: str = "wrong") -> int:
+        body = {"email": shopper.email, "password": password}
+        return storefront.post("/tokens", json=body, headers=headers).status_code
+
+    # when a stranger guesses, forging a new X-Forwarded-For entry each time
+    answers = [
+        login(through_proxy("198.51.100.7", forged=f"10.0.0.{n}")) for n in range(3)
+    ]
+    # then the forged entries do not give it fresh windows
+    assert answers == [401, 401, 429]
+    # and the owner behind the same proxy is not locked out
+    assert login(through_proxy("203.0.113.9"), password=PASSWORD) == 201
+
+
+def test_without_trusted_proxies_x_forwarded_for_is_ignored(
+    storefront, shopper, settings
+):
+    # given no proxy in front (the default): the client is REMOTE_ADDR
+    assert settings.TRUSTED_PROXY_COUNT == 0
+    token_limits(settings, client="10/60", client_account="2/60")
+    # when a client sends a new X-Forwarded-For with every guess
+    answers = [
+        storefront.post(
+            "/tokens",
+            json={"email": shopper.email, "password": "wrong"},
+            headers={"X-Forwarded-For": f"198.51.100.{n}"},
+        ).status_code
+        for n in range(3)
+    ]
+    # then they all count against its one address
+    assert answers == [401, 401, 429]

@@ -1,7 +1,9 @@
 """``manage.py seed_demo``: a demo catalogue, a demo customer and a local staff user.
 
-Safe to run again: products are set to the demo values, existing users are kept. It
-composes each app's own command, so it imports no app."""
+Safe to run again (every ``make run`` does): it creates what is missing and never
+overwrites what the shop did since; a product that exists keeps its stock (what orders
+took or hold, what staff restocked), name and price, and existing customers and staff
+users are kept. It composes each app's own command, so it imports no app."""
 
 import os
 
@@ -34,6 +36,7 @@ class Command(BaseCommand):
                 price,
                 "--stock",
                 str(stock),
+                "--if-missing",
                 stdout=self.stdout,
             )
         email, name, password = DEMO_CUSTOMER
