@@ -13,11 +13,11 @@ from django.core.management import call_command
 
 import requests
 
-from events import log
-from events.checkpoints import pending_targets
-from events.dispatch import get_dispatcher
-from events.subscriptions import registry
-from events.waiting import wait_for_position
+from events.delivery.checkpoints import pending_targets
+from events.delivery.subscriptions import registry
+from events.delivery.waiting import wait_for_position
+from events.dispatch.current import get_dispatcher
+from events.log import reader
 
 API = "/api/v1"
 PASSWORD = "contract-tests-password"
@@ -115,10 +115,10 @@ def settle(timeout: float = 20.0) -> None:
         # Wake what has work now instead of waiting for the dispatcher's next sweep
         # (a subscription is woken on commit only for the topics it reads).
         get_dispatcher().wake(pending_targets())
-        heads = {p: head for p, head in log.heads().items() if head > 0}
+        heads = {p: head for p, head in reader.heads().items() if head > 0}
         for subscription in registry.all():
             for partition, head in heads.items():
                 remaining = max(deadline - time.monotonic(), 0.001)
                 wait_for_position(subscription.name, partition, head, timeout=remaining)
-        if {p: head for p, head in log.heads().items() if head > 0} == heads:
+        if {p: head for p, head in reader.heads().items() if head > 0} == heads:
             return

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from pytest_django.live_server_helper import LiveServer
 
 from .client import Api, Customer, add_product, settle
 
@@ -14,8 +15,8 @@ SKUS = ("MUG", "POSTER")
 
 
 @pytest.fixture
-def api(live_server: object, dispatcher: object) -> Iterator[Api]:
-    client = Api(live_server.url)  # type: ignore[attr-defined]
+def api(live_server: LiveServer, dispatcher: object) -> Iterator[Api]:
+    client = Api(live_server.url)
     yield client
     client.session.close()
 

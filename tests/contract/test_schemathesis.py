@@ -98,8 +98,8 @@ def use_real_ids(case: schemathesis.Case, shop: Storefront) -> None:
     if case.path == f"{API}/orders" and isinstance(body, dict):
         items = body.get("items")
         for item in items if isinstance(items, list) else []:
-            if isinstance(item, dict) and isinstance(item.get("sku"), str):
-                item["sku"] = _pick(item["sku"], shop.skus) or item["sku"]
+            if isinstance(item, dict) and isinstance(sku := item.get("sku"), str):
+                item["sku"] = _pick(sku, shop.skus) or sku
     if case.path == f"{API}/tokens" and isinstance(body, dict):
         email, password = body.get("email"), body.get("password")
         if isinstance(email, str) and isinstance(password, str):

@@ -18,7 +18,7 @@ class Effect(models.Model):
 
 
 class TallyView(models.Model):
-    """A read model of the platform's test aggregate (events.tests.tally)."""
+    """A read model of the platform's test aggregate (events.tests.support.tally)."""
 
     tally_id = models.UUIDField(primary_key=True)
     total = models.IntegerField()

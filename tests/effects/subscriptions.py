@@ -16,9 +16,9 @@ import os
 import time
 from datetime import timedelta
 
+from events.delivery.retries import Backoff
+from events.delivery.subscriptions import Context, Subscription
 from events.models import Checkpoint
-from events.retries import Backoff
-from events.subscriptions import Context, Subscription
 
 from .contracts import RunJob
 from .models import Effect

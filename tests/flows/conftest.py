@@ -1,4 +1,5 @@
-"""Fixtures of the order-flow tests that run real Celery workers (``tests.workers``).
+"""Fixtures of the order-flow tests that run real Celery workers
+(``tests.support.workers``).
 
 The shop is started as production runs it (``Procfile``): a worker of processes on
 Celery's default queue and a worker of threads on the ``payments`` queue, both with
@@ -8,7 +9,7 @@ test process publishes through the Celery dispatcher, so every commit wakes them
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from django.conf import settings
 
 import pytest
 
-from tests.workers import Worker
+from tests.support.workers import Worker
 
 WORKER_SETTINGS = "tests.flows.worker_settings"
 
@@ -38,9 +39,12 @@ class ShopWorkers:
 @pytest.fixture
 def start_workers(broker: str) -> Iterator[Callable[..., ShopWorkers]]:
     """Start the shop's workers: ``start_workers(latency_ms=300,
-    email_url="smtp://127.0.0.1:1", beat=True)``. Every worker started is stopped (and
-    its database sessions gone) before the broker is flushed and the test database
-    emptied; their output is printed, so pytest shows it when the test fails."""
+    email_url="smtp://127.0.0.1:1", beat=True, env={"LOG_FORMAT": "json"})`` (``env``
+    on top of the rest, for both workers); ``extra_env`` adds variables to a worker's
+    environment by its role (``{"payments": {...}}``). Every worker started is stopped
+    (and its database sessions gone) before the broker is flushed and the test
+    database emptied; their output is printed, so pytest shows it when the test
+    fails."""
     started: list[Worker] = []
     with ExitStack() as stack:
 
@@ -49,19 +53,28 @@ def start_workers(broker: str) -> Iterator[Callable[..., ShopWorkers]]:
             latency_ms: int = 0,
             email_url: str = "memorymail://",
             beat: bool = False,
+            env: dict[str, str] | None = None,
+            extra_env: Mapping[str, Mapping[str, str]] | None = None,
         ) -> ShopWorkers:
             env = {
                 "DJANGO_SETTINGS_MODULE": WORKER_SETTINGS,
                 "PAYMENT_PROVIDER_LATENCY_MS": str(latency_ms),
                 "EMAIL_URL": email_url,
+                **(env or {}),
             }
-            default = Worker(broker_url=broker, concurrency=2, beat=beat, extra_env=env)
+            extra = extra_env or {}
+            default = Worker(
+                broker_url=broker,
+                concurrency=2,
+                beat=beat,
+                extra_env={**env, **extra.get("default", {})},
+            )
             payments = Worker(
                 broker_url=broker,
                 concurrency=settings.EVENTS_PARTITIONS,  # as the Procfile
                 pool="threads",
                 queues=("payments",),
-                extra_env=env,
+                extra_env={**env, **extra.get("payments", {})},
             )
             for worker in (default, payments):
                 stack.callback(worker.stop)  # a worker that never started: a no-op

@@ -6,7 +6,6 @@ is retried, one failing for good ends in needs-intervention with an alert.
 Every app is reached only through messages; the test reads each app's outcome through
 the read models and the participants' own tables."""
 
-import time
 from datetime import timedelta
 from uuid import uuid4
 
@@ -20,10 +19,10 @@ import pytest
 import inventory.handlers
 import payments.handlers
 import shipping.handlers
-from events import bus
+from events.commands import bus
+from events.log.outbox import publish
 from events.models import DeadLetter, LogEntry, SagaInstance
-from events.outbox import publish
-from events.sagas import expire_overdue
+from events.sagas.deadlines import expire_overdue
 from inventory.models import Product
 from loyalty import queries as loyalty
 from orders import queries
@@ -31,20 +30,15 @@ from orders.contracts import Address, CancelOrder, OrderItem, PlaceOrder
 from orders.domain.errors import InvalidTransitionError
 from orders.models import AvailabilityView, CustomerView
 from payments.models import FakeProviderCharge, FakeProviderRefund, Payment
+from processes.waiting import wait_until
 from shipping.contracts import CancelShipment
 from shipping.models import Shipment
+from tests.support.console import summary_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ADDRESS = Address(
     name="Ann", line1="1 Main St", city="Paris", postal_code="75001", country="FR"
 )
-
-
-def wait_until(predicate, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -64,7 +58,13 @@ def shop(dispatcher):
         "1",
     )
     call_command(
-        "customers", "add", "ann@example.com", "--name", "Ann", "--password", "pw"
+        "customers",
+        "add",
+        "ann@example.com",
+        "--name",
+        "Ann",
+        "--password",
+        "pw-of-ann",
     )
     wait_until(lambda: AvailabilityView.objects.count() == 2, "the availability view")
     wait_until(lambda: CustomerView.objects.exists(), "the customer view")
@@ -99,7 +99,7 @@ def settled(order_id):
 def test_an_order_is_reserved_charged_shipped_and_confirmed(shop):
     order_id = place(shop, ("MUG", 2))
     wait_until(lambda: settled(order_id), "the order to settle")
-    summary = queries.order_summary(order_id)
+    summary = summary_of(order_id)
     assert (summary["status"], summary["payment_status"]) == ("confirmed", "paid")
     assert summary["reserved"] is True
     assert FakeProviderCharge.objects.count() == 1
@@ -126,7 +126,7 @@ def test_an_order_is_reserved_charged_shipped_and_confirmed(shop):
 def test_a_declined_card_releases_the_stock_and_rejects_the_order(shop):
     order_id = place(shop, ("MUG", 3), payment_method="pm_card_chargeDeclined")
     wait_until(lambda: settled(order_id), "the order to settle")
-    summary = queries.order_summary(order_id)
+    summary = summary_of(order_id)
     assert summary["status"] == "rejected" and "declined" in summary["reason"]
     assert summary["reserved"] is False
     assert Product.objects.get(sku="MUG").reserved == 0
@@ -139,7 +139,7 @@ def test_stock_gone_since_the_view_was_read_rejects_the_order(shop):
     AvailabilityView.objects.filter(sku="POSTER").update(available=5)
     order_id = place(shop, ("POSTER", 2))
     wait_until(lambda: settled(order_id), "the order to settle")
-    summary = queries.order_summary(order_id)
+    summary = summary_of(order_id)
     assert summary["status"] == "rejected" and "POSTER" in summary["reason"]
     assert FakeProviderCharge.objects.count() == 0
 
@@ -153,7 +153,7 @@ def test_a_failed_shipment_refunds_releases_and_rejects(shop):
     place(shop, ("MUG", 2), order_id=order_id)
     # then the charge is refunded, the stock released, the order rejected
     wait_until(lambda: undone(order_id), "the saga to compensate", 30)
-    summary = queries.order_summary(order_id)
+    summary = summary_of(order_id)
     assert summary["status"] == "rejected"
     assert summary["reason"] == "the order's shipment was cancelled"
     assert FakeProviderRefund.objects.count() == 1
@@ -168,9 +168,7 @@ def test_dispatch_ships_the_order_and_takes_the_stock_off_the_shelf(shop):
     # when staff dispatch it
     call_command("shipping", "dispatch", str(order_id))
     # then the order is shipped and the stock has left
-    wait_until(
-        lambda: queries.order_summary(order_id)["status"] == "shipped", "shipped"
-    )
+    wait_until(lambda: summary_of(order_id)["status"] == "shipped", "shipped")
     wait_until(lambda: Product.objects.get(sku="MUG").on_hand == 8, "the stock")
     assert Product.objects.get(sku="MUG").reserved == 0
 
@@ -208,10 +206,10 @@ def test_a_cancelled_confirmed_order_is_released_refunded_and_unshipped(shop):
     # then every step is undone and the order stays cancelled
     wait_until(lambda: undone(order_id), "the cancellation to be undone")
     wait_until(
-        lambda: queries.order_summary(order_id)["payment_status"] == "refunded",
+        lambda: summary_of(order_id)["payment_status"] == "refunded",
         "the refund in the order's view",
     )
-    summary = queries.order_summary(order_id)
+    summary = summary_of(order_id)
     assert summary["status"] == "cancelled"
     assert saga_of(order_id).reason == "cancelled: changed my mind"
     assert Product.objects.get(sku="MUG").reserved == 0
@@ -238,9 +236,9 @@ def test_an_order_cancelled_while_it_is_charged_is_refunded_after_the_charge(
     assert FakeProviderCharge.objects.filter(succeeded=True).count() == 1
     assert FakeProviderRefund.objects.count() == 1
     assert Product.objects.get(sku="MUG").reserved == 0
-    assert queries.order_summary(order_id)["status"] == "cancelled"
+    assert summary_of(order_id)["status"] == "cancelled"
     wait_until(
-        lambda: queries.order_summary(order_id)["payment_status"] == "refunded",
+        lambda: summary_of(order_id)["payment_status"] == "refunded",
         "the late payment and its refund in the order's view",
     )
     assert not DeadLetter.objects.exists()  # the late payment was no error
@@ -250,9 +248,7 @@ def test_a_dispatched_order_cannot_be_cancelled(shop):
     order_id = place(shop, ("MUG", 1))
     wait_until(lambda: settled(order_id), "the order to settle")
     call_command("shipping", "dispatch", str(order_id))
-    wait_until(
-        lambda: queries.order_summary(order_id)["status"] == "shipped", "shipped"
-    )
+    wait_until(lambda: summary_of(order_id)["status"] == "shipped", "shipped")
     with pytest.raises(InvalidTransitionError, match="being dispatched|shipped"):
         cancel(order_id)
     assert saga_of(order_id).status == "completed"
@@ -267,7 +263,7 @@ def test_a_charge_past_its_deadline_is_refunded_when_it_lands_late(shop, setting
     expire_overdue(now=timezone.now() + timedelta(minutes=6))
     # then the order is rejected, and the charge that landed late was refunded
     wait_until(lambda: undone(order_id), "the saga to compensate", 30)
-    summary = queries.order_summary(order_id)
+    summary = summary_of(order_id)
     assert summary["status"] == "rejected"
     assert "did not answer in time" in summary["reason"]
     assert FakeProviderCharge.objects.filter(succeeded=True).count() == 1
@@ -325,7 +321,7 @@ def test_each_compensation_failing_once_is_retried(shop, monkeypatch, module, na
     assert Product.objects.get(sku="MUG").reserved == 0
     assert FakeProviderRefund.objects.count() == 1
     assert Shipment.objects.get(order_id=order_id).status == "cancelled"
-    assert queries.order_summary(order_id)["status"] == "cancelled"
+    assert summary_of(order_id)["status"] == "cancelled"
     assert not DeadLetter.objects.exists()
 
 

@@ -21,9 +21,11 @@ from django.core.management import call_command
 
 import pytest
 import requests
+from pytest_django.live_server_helper import LiveServer
+from requests.adapters import HTTPAdapter
 
+from events.delivery.waiting import wait_for_messages
 from events.models import LogEntry
-from events.waiting import wait_for_messages
 
 PASSWORD = "correct horse battery"
 ADDRESS = {
@@ -43,6 +45,18 @@ def delivered(subscription: str, **entries: Any) -> None:
     wait_for_messages(subscription, found, timeout=20)
 
 
+class SourceAddressAdapter(HTTPAdapter):
+    """Connections bound to one local address (urllib3's ``source_address``)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
 @dataclass
 class Shopper:
     customer_id: UUID
@@ -55,12 +69,19 @@ class Shopper:
 
 
 class Storefront:
-    """A thin client of /api/v1 (paths are relative to it)."""
+    """A thin client of /api/v1 (paths are relative to it).
 
-    def __init__(self, root: str) -> None:
+    ``source`` sends from another loopback address (``127.0.0.2``: all of 127/8 is
+    this machine), so the server sees another client (``REMOTE_ADDR``)."""
+
+    def __init__(self, root: str, *, source: str | None = None) -> None:
         self.root = root.rstrip("/")
-        self.base = f"{self.root}/api/v1"
         self.http = requests.Session()
+        if source is not None:
+            self.root = self.root.replace("//localhost:", "//127.0.0.1:")
+            adapter = SourceAddressAdapter(source)
+            self.http.mount("http://", adapter)
+        self.base = f"{self.root}/api/v1"
 
     def close(self) -> None:
         self.http.close()
@@ -112,7 +133,7 @@ class Storefront:
 
 
 @pytest.fixture(name="storefront")
-def storefront_fixture(live_server: Any) -> Iterator[Storefront]:
+def storefront_fixture(live_server: LiveServer) -> Iterator[Storefront]:
     client = Storefront(live_server.url)
     yield client
     client.close()
