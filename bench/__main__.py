@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import cli
+from bench.common import cli
 
 SCENARIOS = ("baselines", "inprocess", "celery", "latency", "eventstore")
 SUBJECTS = ("noop", "rows", "rows_single")
@@ -63,20 +63,26 @@ def setup() -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     import django
 
-    from bench import db
+    from bench.common import db
 
     db.check_target()  # settings only: before anything touches the database
     if db.ensure_database():
         print(f"created database {db.describe()}", file=sys.stderr)
     django.setup()
     db.migrate()
+    # On only when OTEL_TRACES_EXPORTER asks (python -m bench.telemetry's "on" run):
+    # the in-process dispatcher's deliveries then export spans as production's do.
+    from shop.telemetry import start_tracing
+
+    start_tracing()
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from django.conf import settings
 
-    from bench import baselines, db, latency, throughput
-    from bench.workers import Workers
+    from bench.common import db
+    from bench.common.workers import Workers
+    from bench.delivery import baselines, latency, throughput
 
     started = time.perf_counter()
     results: dict[str, Any] = {
@@ -138,7 +144,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if "eventstore" in args.only:
         # Imported here: it needs bench/requirements.txt (the peer) and declares the
         # bench projection, which the other scenarios have no use for.
-        from bench import eventstore
+        from bench.eventstore import run as eventstore
 
         results["eventstore"] = eventstore.run(
             quick=args.quick, baselines=results["baselines"], step=step
@@ -167,14 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; workers and threads stopped", file=sys.stderr)
         return 130
-    from django.conf import settings
+    from bench.common.report import publish
+    from bench.delivery import report
 
-    from bench import report
-
-    out = args.out or Path(settings.BASE_DIR) / "var" / "bench" / "results.json"
-    print(report.render(results))
-    report.write_json(results, out)
-    print(f"results: {out}")
+    text, payload = report.render(results), report.payload(results)
+    publish(text, payload, out=args.out, name="results.json")
     return 0
 
 

@@ -23,7 +23,12 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/15")
 CELERY_BROKER_URL = REDIS_URL
 EVENTS_DISPATCHER = env.str("EVENTS_DISPATCHER", default="celery")
+# The I/O-bound subscription's outside call (bench.app.handlers.on_call_made).
+BENCH_SCALE_CALL_MS = env.float("BENCH_SCALE_CALL_MS", default=5.0)
+# Quiet, but a worker still says it is ready: Celery logs through Django's logging
+# (shop/celery.py), and the bench's worker helper waits for its "ready." line.
 LOGGING = {
     **LOGGING,  # noqa: F405
+    "loggers": {**LOGGING["loggers"], "celery": {"level": "INFO"}},  # noqa: F405
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
 }

@@ -26,6 +26,14 @@ class RowWrittenSingly(Event):
     n: int
 
 
+@message("bench.CallMade", topic="bench.scale", key="key")
+class CallMade(Event):
+    """A message whose handler calls another service (``bench.scale``)."""
+
+    key: str
+    n: int
+
+
 @message("bench.Ping", topic="bench.latency", key="key")
 class Ping(Event):
     key: str

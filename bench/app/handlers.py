@@ -1,19 +1,23 @@
 """The subscriptions under test: a no-op, a projection writing one row per message
-(batch handler with bulk_create, and a per-message variant), and a latency probe."""
+(batch handler with bulk_create, and a per-message variant), a latency probe, and an
+I/O-bound one whose handler waits outside the database (``bench.scale``)."""
 
 from __future__ import annotations
 
 import time
 
-from events.subscriptions import Context, Delivery, Subscription
+from django.conf import settings
 
-from .contracts import Noop, Ping, RowWritten, RowWrittenSingly
+from events.delivery.subscriptions import Context, Delivery, Subscription
+
+from .contracts import CallMade, Noop, Ping, RowWritten, RowWrittenSingly
 from .models import Handled, Row
 
 noop = Subscription("bench.noop", topics=("bench.noop",))
 rows = Subscription("bench.rows", topics=("bench.rows",))
 rows_single = Subscription("bench.rows_single", topics=("bench.rows_single",))
 latency = Subscription("bench.latency", topics=("bench.latency",))
+calls = Subscription("bench.scale", topics=("bench.scale",))
 
 
 @noop.on(Noop)
@@ -40,3 +44,10 @@ def on_row_written_singly(event: RowWrittenSingly, ctx: Context) -> None:
 def on_ping(event: Ping, ctx: Context) -> None:
     """Records when the handler ran; the publisher recorded when it committed."""
     Handled.objects.create(message_id=ctx.envelope.message_id, handled_at=time.time())
+
+
+@calls.on(CallMade, outside=True)
+def on_call_made(event: CallMade, ctx: Context) -> None:
+    """Waits ``BENCH_SCALE_CALL_MS`` (5 ms) with no transaction open, as a call to
+    another service does: the drain's time goes to waiting, not to the database."""
+    time.sleep(settings.BENCH_SCALE_CALL_MS / 1000)

@@ -2,7 +2,7 @@
 calls it has in flight in Redis.
 
 Selected in the workers with ``PAYMENT_PROVIDER=bench.app.provider.CountingProvider``
-(``bench/settings_blackfriday.py``). It answers exactly as ``FakeProvider`` does (same
+(``bench/blackfriday/settings.py``). It answers exactly as ``FakeProvider`` does (same
 latency, books and idempotency); around each call it moves three Redis counters, which
 the bench process reads while the load runs (several worker threads, and the worker
 processes, share them):

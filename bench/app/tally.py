@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from events.aggregates import Aggregate
-from events.projections import Projection, projection
-from events.subscriptions import Delivery
+from events.delivery.subscriptions import Delivery
+from events.store.aggregate import Aggregate
+from events.store.projections import Projection, projection
 
 from .contracts import TallyAdded
 from .models import TallyView
@@ -33,8 +33,9 @@ class Tally(Aggregate[TallyState]):
     State = TallyState
     snapshot_every = SNAPSHOT_EVERY
 
+    # a tally folds only its own stream, whose events are all TallyAdded
     @staticmethod
-    def evolve(state: TallyState, event: TallyAdded) -> TallyState:
+    def evolve(state: TallyState, event: TallyAdded) -> TallyState:  # type: ignore[override]
         return TallyState(
             total=state.total + event.amount, count=state.count + 1, last=event.amount
         )

@@ -13,8 +13,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 
-from bench import apiload, apireport
-from bench.apiserver import free_port
+from bench.api import load as apiload
+from bench.api import report as apireport
+from bench.api.server import free_port
 
 
 class _Quiet(WSGIRequestHandler):
@@ -85,7 +86,15 @@ def test_a_refused_connection_is_an_error_not_a_missing_request():
     assert measured.accepted == 0 and sum(measured.errors.values()) > 0
 
 
-def results_of(health: apiload.Phase, orders: apiload.Phase, placed: int) -> dict:
+def results_of(
+    health: apiload.Phase,
+    orders: apiload.Phase,
+    placed: int,
+    write: apiload.Phase | None = None,
+    rows: int | None = None,
+) -> dict:
+    write = write or clean_phase("write", 201, answered=2)
+    rows = write.all_expected if rows is None else rows
     return {
         "meta": {
             "server": "gunicorn shop.wsgi",
@@ -108,13 +117,29 @@ def results_of(health: apiload.Phase, orders: apiload.Phase, placed: int) -> dic
         },
         "phases": {
             "health": health.as_dict(),
+            "write": write.as_dict(),
             "orders": orders.as_dict(),
+            "write_after": write.as_dict(),
             "health_after": health.as_dict(),
         },
         "health": apireport.combine(health, health),
-        "check": {"answered_202": orders.all_expected, "orders_placed_in_log": placed},
+        "write": apireport.combine(write, write),
+        "check": {
+            "answered_202": orders.all_expected,
+            "orders_placed_in_log": placed,
+            "answered_201": write.all_expected * 2,
+            "rows_written": rows * 2,
+        },
         "target_ratio_p50": 3.0,
     }
+
+
+def clean_phase(name: str, status: int, *, answered: int) -> apiload.Phase:
+    """A phase whose every answer was the expected one (10 ms, 20 ms, ...)."""
+    measured = apiload.Phase(name=name, expected_status=status, users=3, seconds=0.3)
+    measured.statuses[status] = measured.all_expected = answered
+    measured.latencies = [0.01 * (n + 1) for n in range(answered)]
+    return measured
 
 
 def test_the_report_fails_a_run_with_unexpected_answers_or_a_log_mismatch(server):
@@ -130,3 +155,46 @@ def test_the_report_fails_a_run_with_unexpected_answers_or_a_log_mismatch(server
     text = apireport.render(results_of(health, orders, orders.all_expected))
     assert "FAILED" in text and "429" in text
     assert "place-order p50 / health p50" in text
+
+
+def test_the_report_fails_a_run_whose_minimal_writes_disagree_with_their_rows():
+    # given clean phases, but one 201 of the minimal write has no row in bench_row
+    health = clean_phase("health", 200, answered=2)
+    orders = clean_phase("orders", 202, answered=2)
+    write = clean_phase("write", 201, answered=2)
+    # then the run fails, and says so
+    assert apireport.honest(results_of(health, orders, 2, write, rows=2))
+    results = results_of(health, orders, 2, write, rows=1)
+    assert not apireport.honest(results)
+    assert "rows in bench_row: DISAGREE" in apireport.render(results)
+
+
+def test_orders_are_a_ratio_to_the_minimal_write_and_to_the_health_check():
+    # given orders at a p50 of 30 ms, the minimal write at 10 ms, health at 5 ms
+    health = apiload.Phase(name="health", expected_status=200, users=1, seconds=1)
+    health.statuses[200] = health.all_expected = 1
+    health.latencies = [0.005]
+    orders = apiload.Phase(name="orders", expected_status=202, users=1, seconds=1)
+    orders.statuses[202] = orders.all_expected = 1
+    orders.latencies = [0.030]
+    write = apiload.Phase(name="write", expected_status=201, users=1, seconds=1)
+    write.statuses[201] = write.all_expected = 1
+    write.latencies = [0.010]
+    results = results_of(health, orders, 1, write)
+    # then the target applies to the write's ratio; the health ratio stands beside it
+    assert apireport.ratio(results, "write") == pytest.approx(3.0)
+    assert apireport.ratio(results, "health") == pytest.approx(6.0)
+    text = apireport.render(results)
+    assert "place-order p50 / minimal-write p50: 3.00x  (target <= 3x: met)" in text
+    assert "place-order p50 / health p50: 6.00x" in text
+
+
+def test_the_minimal_write_is_never_in_the_shops_urls():
+    # only bench.api.urls (bench.api.settings) routes it; every bench run checks that
+    # each 201 it counted left its row
+    from django.urls import Resolver404, resolve
+
+    from bench.api import run as api
+
+    with pytest.raises(Resolver404):
+        resolve(api.WRITE_PATH, urlconf="shop.urls")

@@ -13,10 +13,10 @@ from django.test import override_settings
 import pytest
 
 from bench.app import provider
-from bench.blackfriday_figures import double_charges, oversells, percentile
-from bench.harness import NullDispatcher
-from events.dispatch import set_dispatcher
-from events.outbox import publish
+from bench.blackfriday.figures import double_charges, oversells, percentile
+from bench.common.harness import NullDispatcher
+from events.dispatch.current import set_dispatcher
+from events.log.outbox import publish
 from inventory.models import Hold, Product
 from payments.contracts import ChargePayment
 from payments.provider import (
@@ -27,7 +27,7 @@ from payments.provider import (
     FakeProvider,
     ProviderUnavailable,
 )
-from tests.workers import broker_database
+from tests.support.workers import broker_database
 
 
 @pytest.fixture

@@ -1,0 +1,234 @@
+"""The Black Friday table (one column per provider latency) and its JSON file."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from bench.common.report import load_average
+
+TARGET_ACCEPT_RATIO = 1.2  # accept p50 and p99 at 8 s within 1.2x of those at 200 ms
+# Keeping pace: orders finished (confirmed or rejected) / orders placed per second,
+# over the second half of the placing.
+KEEP_PACE = 0.9
+
+Phase = dict[str, Any]
+
+
+def ratios(slow: Phase, fast: Phase) -> dict[str, float]:
+    """Slow-provider figure / fast-provider figure, for the accept latency."""
+    return {
+        name: _div(slow["accept_ms"][name], fast["accept_ms"][name])
+        for name in ("p50", "p99")
+    }
+
+
+def _div(a: float, b: float) -> float:
+    return a / b if b and not math.isnan(b) else math.nan
+
+
+def _ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:,.1f}"
+
+
+def _s(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:,.1f}"
+
+
+def _rate(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _pace(phase: Phase) -> str:
+    tail = phase["tail"]
+    share = _div(tail["finished_per_s"], tail["placements_per_s"])
+    verdict = "yes" if share >= KEEP_PACE else "NO"
+    return f"{share:.2f} {verdict}"
+
+
+def _kv(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+
+
+ROWS: list[tuple[str, Callable[[Phase], str]]] = [
+    (
+        "load average (1 min): placing / finished",
+        lambda p: f"{p['load_average'][0]:.2f} / {p['load_average'][1]:.2f}",
+    ),
+    ("orders scheduled", lambda p: str(p["orders"])),
+    ("accepted", lambda p: str(p["accepted"])),
+    ("refused at accept (domain rule)", lambda p: str(sum(p["refused"].values()))),
+    ("accept errors (not a rule)", lambda p: str(sum(n for _, n in p["errors"]))),
+    ("accept latency p50, ms", lambda p: _ms(p["accept_ms"]["p50"])),
+    ("accept latency p99, ms", lambda p: _ms(p["accept_ms"]["p99"])),
+    ("accept latency max, ms", lambda p: _ms(p["accept_ms"]["max"])),
+    ("  service time p50 / p99, ms", lambda p: _pair(p["accept_service_ms"])),
+    ("placed -> confirmed p50, s", lambda p: _s(p["to_confirmation_s"]["p50"])),
+    ("placed -> confirmed p99, s", lambda p: _s(p["to_confirmation_s"]["p99"])),
+    ("placements/s (accepted)", lambda p: _rate(p["placements_per_s"])),
+    (
+        "2nd half of placing: placed / finished /s",
+        lambda p: (
+            f"{_rate(p['tail']['placements_per_s'])} /"
+            f" {_rate(p['tail']['finished_per_s'])}"
+        ),
+    ),
+    (
+        "2nd half of placing: confirmations/s",
+        lambda p: _rate(p["tail"]["confirmations_per_s"]),
+    ),
+    (
+        "confirmations/s, first placed->last conf.",
+        lambda p: _rate(p["confirmations_per_s_overall"]),
+    ),
+    (
+        "payments bound: in flight / latency, /s",
+        lambda p: _rate(p["payments_bound_per_s"]),
+    ),
+    ("keeps pace: finished / placed (>= 0.9)", _pace),
+    (
+        "unfinished at the last placement",
+        lambda p: str(p["unfinished_at_last_placement"]),
+    ),
+    ("drain after the last placement, s", lambda p: _s(p["drain_after_placement_s"])),
+    (
+        "provider calls in flight: max (exact)",
+        lambda p: str(p["in_flight"]["max_exact"]),
+    ),
+    (
+        "  sampled every 100 ms: max / mean",
+        lambda p: (
+            f"{p['in_flight']['max_sampled']} / {p['in_flight']['mean_sampled']:.2f}"
+        ),
+    ),
+    ("provider calls", lambda p: str(p["in_flight"]["provider_calls"])),
+    (
+        "worker CPU s: default / payments queue",
+        lambda p: (
+            f"{p['worker_cpu_seconds']['default']:.1f} /"
+            f" {p['worker_cpu_seconds']['payments']:.1f}"
+        ),
+    ),
+    (
+        "PostgreSQL sessions, max (sampled 1/s)",
+        lambda p: str(p["postgres_sessions_max"]),
+    ),
+    (
+        "confirmed / rejected / unfinished",
+        lambda p: f"{p['confirmed']} / {p['rejected']} / {p['unfinished']}",
+    ),
+    (
+        "double charges (must be 0)",
+        lambda p: str(
+            p["double_charges"]["extra_charges"]
+            + p["double_charges"]["unmatched_charges"]
+        ),
+    ),
+    (
+        "oversells (must be 0)",
+        lambda p: str(p["oversells"]["below_zero"] + p["oversells"]["beyond_stock"]),
+    ),
+]
+
+
+def _pair(spread: dict[str, float]) -> str:
+    return f"{_ms(spread['p50'])} / {_ms(spread['p99'])}"
+
+
+def render(results: dict[str, Any]) -> str:
+    meta, phases = results["meta"], results["phases"]
+    names = list(phases)
+    titles = [f"provider {phases[n]['provider_ms']:,} ms" for n in names]
+    lines = [
+        f"Black Friday bench on {meta['database']} (PostgreSQL "
+        f"{meta['postgres']['server_version']}), {meta['cpus']} CPUs",
+        "accept = events.bus.execute(PlaceOrder) in the bench process (command"
+        f" execution and commit, no HTTP), from {meta['placers']} placer threads",
+        f"open loop: {meta['rate']:g} orders/s for {meta['seconds']:g} s per phase;"
+        f" mail server down (SMTP to {meta['smtp']}: refused)",
+        f"{meta['partitions']} partitions; payments concurrency per partition: asked"
+        f" {meta['payments_concurrency_asked']}, in the code"
+        f" {meta['payments_concurrency']} ({meta['concurrency_note']});"
+        f" in-flight bound {meta['in_flight_bound']}",
+        f"workers: default queue prefork x{meta['prefork']} (+ beat),"
+        f" payments queue threads x{meta['payment_threads']}",
+        load_average(meta),
+        "",
+    ]
+    width = 44
+    header = f"{'figure':<{width}}" + "".join(f"{t:>20}" for t in titles)
+    lines += [header, "-" * len(header)]
+    for label, cell in ROWS:
+        values = "".join(f"{cell(phases[n]):>20}" for n in names)
+        lines.append(f"{label:<{width}}{values}")
+    for name in names:
+        phase = phases[name]
+        lines.append(
+            f"{phase['provider_ms']:,} ms: refused {_kv(phase['refused'])};"
+            f" rejections {_kv(phase['rejections'])}; sagas {_kv(phase['sagas'])}"
+        )
+        lines.append(
+            f"    dead letters {_kv(phase['dead_letters'])};"
+            f" still to process (messages) {_kv(phase['backlog'])}"
+        )
+        for error, count in phase["errors"]:
+            lines.append(f"    accept error x{count}: {error[:160]}")
+    lines += ["", *_hop_table(phases, names, titles), ""]
+    for name, value in results["ratios"].items():
+        met = value <= TARGET_ACCEPT_RATIO
+        lines.append(
+            f"accept {name}: slow / fast = {value:.2f}"
+            f" (target <= {TARGET_ACCEPT_RATIO}: {'met' if met else 'MISSED'})"
+        )
+    lines.append(
+        "documented bound (payments/handlers.py): payments/s <= EVENTS_PARTITIONS x"
+        " PAYMENTS_CONCURRENCY / provider latency = "
+        + ", ".join(
+            f"{meta['in_flight_bound']} / {phases[n]['provider_ms'] / 1000:g} s"
+            f" = {phases[n]['payments_bound_per_s']:.1f}/s"
+            for n in names
+        )
+        + "; confirmations/s cannot exceed it"
+    )
+    lines.append(f"total {meta['elapsed_seconds']:.0f}s")
+    return "\n".join(lines)
+
+
+def _hop_table(
+    phases: dict[str, Any], names: list[str], titles: list[str]
+) -> list[str]:
+    """Per hop of the critical path: waited in the log / drain took, p50 and p99."""
+    rows = [
+        "where the journey's time goes, per hop (ms, p50/p99): waited in the log"
+        " before the drain took it | the drain until the next message was written",
+        f"{'hop':<44}" + "".join(f"{t:>32}" for t in titles),
+    ]
+    for index, hop in enumerate(phases[names[0]].get("hops", [])):
+        label = f"{hop['message']} -> {hop['subscription']}"
+        cells = []
+        for name in names:
+            found = phases[name]["hops"][index]
+            waited, took = found["waited_ms"], found["took_ms"]
+            cells.append(
+                f"{_ms(waited['p50'])}/{_ms(waited['p99'])} |"
+                f" {_ms(took['p50'])}/{_ms(took['p99'])}"
+            )
+        rows.append(f"{label[:43]:<44}" + "".join(f"{c:>32}" for c in cells))
+    rows.append(
+        "the charge is an outside call: its wait includes the provider's answer"
+    )
+    return rows
+
+
+def payload(results: dict[str, Any]) -> dict[str, Any]:
+    """The results with the targets the table shows."""
+    return {
+        **results,
+        "targets": {
+            "accept_ratio_slow_over_fast": TARGET_ACCEPT_RATIO,
+            "double_charges": 0,
+            "oversells": 0,
+            "finished_over_placed_second_half": KEEP_PACE,
+        },
+    }

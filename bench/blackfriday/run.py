@@ -1,0 +1,305 @@
+"""``make bench-blackfriday`` (``python -m bench.blackfriday``): does the shop keep
+taking orders when the payment provider slows to 8 s and the mail server is down?
+
+One run, two phases with the same load and the same shop: the provider answering in
+8 s, then in 200 ms; the mail server refusing connections in both (notifications
+fail, retry, dead-letter). Each phase empties the database and the broker, starts
+the two production workers (default queue, prefork, with the beat; payments queue,
+threads), stocks the shop, places orders open loop at a fixed rate through the
+accept path (``events.bus.execute(PlaceOrder(...))`` in this process: no HTTP), waits
+until every accepted order is final (or a bounded drain time after the last
+placement), then reads the figures from the event log and the participants' books
+and stops the workers. The table compares the two phases; the figures also go to
+``var/bench/blackfriday.json``. Ctrl-C (or SIGTERM) stops the placers, the sampler
+and every worker process group before exiting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench.common.cli import step, stop_on_signals
+
+if TYPE_CHECKING:
+    from bench.blackfriday.workers import Broker, Workers
+
+SETTINGS = "bench.blackfriday.settings"
+PROVIDER = "bench.app.provider.CountingProvider"
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.blackfriday")
+    parser.description = __doc__.split("\n\n")[0]
+    add = parser.add_argument
+    add("--quick", action="store_true", help="smoke run: 4 orders/s for 8 s")
+    add("--rate", type=float, help="orders per second (default 6)")
+    add("--seconds", type=float, help="placing time per phase (default 40)")
+    add("--slow-ms", type=int, default=8000, help="provider latency, phase 1")
+    add("--fast-ms", type=int, default=200, help="provider latency, phase 2")
+    add("--partitions", type=int, help="EVENTS_PARTITIONS (default: settings, 8)")
+    add(
+        "--payments-concurrency",
+        type=int,
+        help="provider calls in flight per partition drain (PAYMENTS_CONCURRENCY;"
+        " default: settings, 8)",
+    )
+    add(
+        "--payment-threads",
+        type=int,
+        help="payments worker threads (default: one per partition drain)",
+    )
+    add("--prefork", type=int, default=2, help="default-queue worker processes")
+    add("--placers", type=int, default=8, help="threads placing orders")
+    add("--drain-seconds", type=float, help="longest wait after the last placement")
+    add("--seed", type=int, default=1128, help="order mix random seed")
+    add("--out", type=Path, help="JSON (default var/bench/blackfriday.json)")
+    args = parser.parse_args(argv)
+    args.rate = args.rate or (4.0 if args.quick else 6.0)
+    args.seconds = args.seconds or (8.0 if args.quick else 40.0)
+    args.drain_seconds = args.drain_seconds or (180.0 if args.quick else 480.0)
+    if min(args.rate, args.seconds, args.prefork, args.placers) <= 0:
+        parser.error("--rate, --seconds, --prefork and --placers must be positive")
+    return args
+
+
+def closed_port() -> int:
+    """A local TCP port nobody listens on: SMTP to it is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise RuntimeError(f"port {port} answers; run the bench again")
+    return port
+
+
+def setup(args: argparse.Namespace) -> None:
+    """The environment this process and its workers share, then Django."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
+    os.environ["PAYMENT_PROVIDER"] = PROVIDER
+    os.environ["EMAIL_URL"] = f"smtp://127.0.0.1:{closed_port()}"
+    if args.partitions:
+        os.environ["EVENTS_PARTITIONS"] = str(args.partitions)
+    if args.payments_concurrency:
+        os.environ["PAYMENTS_CONCURRENCY"] = str(args.payments_concurrency)
+    import django
+
+    from bench.common import db
+
+    try:
+        db.check_target()
+    except db.UnsafeDatabase as error:
+        raise db.UnsafeDatabase(f"{error} (this bench: BLACKFRIDAY_DATABASE_URL)")
+    if db.ensure_database():
+        step(f"created database {db.describe()}")
+    django.setup()
+    db.migrate()
+
+
+def payments_concurrency() -> tuple[int, str]:
+    """Provider calls the payments subscription makes at once per partition, as the
+    code in this tree has it: the subscription's ``concurrency`` option, or 1 when it
+    has none (one drain per partition, one message at a time)."""
+    from events.delivery.subscriptions import registry
+
+    value = getattr(registry.get("payments"), "concurrency", None)
+    if value is None:
+        return 1, "Subscription has no concurrency option: one call per partition"
+    return int(value), "Subscription(concurrency=...)"
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from django.conf import settings
+
+    from bench.blackfriday.report import ratios
+    from bench.blackfriday.workers import Broker
+    from bench.common import db
+
+    concurrency, note = payments_concurrency()
+    bound = settings.EVENTS_PARTITIONS * concurrency
+    threads = args.payment_threads or settings.EVENTS_PARTITIONS
+    meta: dict[str, Any] = {
+        "database": db.describe(),
+        "postgres": db.server_settings(),
+        "redis": settings.REDIS_URL,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "accept": "events.bus.execute(PlaceOrder) in the bench process; no HTTP",
+        "rate": args.rate,
+        "seconds": args.seconds,
+        "placers": args.placers,
+        "smtp": os.environ["EMAIL_URL"].removeprefix("smtp://"),
+        "partitions": settings.EVENTS_PARTITIONS,
+        "payments_concurrency_asked": args.payments_concurrency or "-",
+        "payments_concurrency": concurrency,
+        "concurrency_note": note,
+        "in_flight_bound": bound,
+        "payment_threads": threads,
+        "prefork": args.prefork,
+        "drain_seconds": args.drain_seconds,
+        "seed": args.seed,
+        "quick": args.quick,
+        "load_before": os.getloadavg(),
+    }
+    started = time.perf_counter()
+    broker = Broker()
+    phases = {}
+    try:
+        for name, provider_ms in (("slow", args.slow_ms), ("fast", args.fast_ms)):
+            phases[name] = phase(
+                args,
+                broker,
+                provider_ms=provider_ms,
+                bound=bound,
+                payment_threads=threads,
+            )
+    finally:
+        broker.release()
+    meta["load_after"] = os.getloadavg()
+    meta["elapsed_seconds"] = time.perf_counter() - started
+    return {
+        "meta": meta,
+        "phases": phases,
+        "ratios": ratios(phases["slow"], phases["fast"]),
+    }
+
+
+def phase(
+    args: argparse.Namespace,
+    broker: Broker,
+    *,
+    provider_ms: int,
+    bound: int,
+    payment_threads: int,
+) -> dict[str, Any]:
+    """One phase, from empty tables to figures; the workers are stopped on the way
+    out, whatever happens."""
+    from django.conf import settings
+
+    from bench.blackfriday import figures, load, shop
+    from bench.blackfriday.workers import Workers
+    from bench.common import harness
+
+    orders = round(args.rate * args.seconds)
+    label = f"provider {provider_ms} ms"
+    step(f"{label}: emptying the database and the broker")
+    shop.reset()
+    broker.flush()
+    env = {**os.environ, "PAYMENT_PROVIDER_LATENCY_MS": str(provider_ms)}
+    log_dir = Path(settings.BASE_DIR) / "var" / "bench"
+    step(f"{label}: starting the workers")
+    with Workers(
+        env=env,
+        concurrency=args.prefork,
+        payment_threads=payment_threads,
+        log_dir=log_dir,
+        tag=f"{provider_ms}ms",
+    ) as workers:
+        step(f"{label}: stocking the shop")
+        shop.seed(orders=orders)
+        harness.wait_all_caught_up()
+        warm, *planned = shop.plan(
+            orders=orders + 1, customers=shop.customer_ids(), seed=args.seed
+        )
+        load.warm_up(warm)
+        step(f"{label}: placing {orders} orders at {args.rate:g}/s")
+        in_flight = load.InFlight()
+        in_flight.start()
+        load_at_start = os.getloadavg()[0]
+        cpu_at_start = workers.cpu_seconds()
+        try:
+            with progress(orders, "place") as bar:
+                placement = load.place(
+                    planned, rate=args.rate, placers=args.placers, progress=bar.update
+                )
+            accepted = {
+                str(p.planned.command.order_id) for p in placement.orders if p.accepted
+            }
+            step(f"{label}: waiting for {len(accepted)} accepted orders to finish")
+            wait_finished(accepted, workers=workers, seconds=args.drain_seconds)
+        finally:
+            in_flight.stop()
+        load_at_end = os.getloadavg()[0]
+        cpu = {k: v - cpu_at_start[k] for k, v in workers.cpu_seconds().items()}
+        result = figures.measure(
+            placement,
+            in_flight,
+            stocked=shop.stocked(orders=orders),
+            bound_per_second=bound / (provider_ms / 1000) if provider_ms else 0.0,
+        )
+        step(f"{label}: stopping the workers")
+    return {
+        "provider_ms": provider_ms,
+        "load_average": (load_at_start, load_at_end),
+        "worker_cpu_seconds": cpu,
+        **result,
+    }
+
+
+def wait_finished(accepted: set[str], *, workers: Workers, seconds: float) -> None:
+    """Until every accepted order is final, or ``seconds`` have passed (the figures
+    then count the unfinished ones)."""
+    from bench.blackfriday import figures
+
+    deadline = time.monotonic() + seconds
+    with progress(len(accepted), "finish") as bar:
+        while True:
+            done = figures.finished(accepted)
+            bar.update(done - bar.n)
+            if done >= len(accepted):
+                return
+            if time.monotonic() > deadline:
+                step(f"drain time over: {len(accepted) - done} orders unfinished")
+                return
+            workers.check()
+            time.sleep(0.5)
+
+
+def progress(total: int, desc: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, disable=None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    stop_on_signals()
+    try:
+        setup(args)
+        results = run(args)
+    except KeyboardInterrupt:
+        print("interrupted; placers, sampler and workers stopped", file=sys.stderr)
+        return 130
+    except Exception as error:  # a clear message, not a traceback, for known trouble
+        from bench.blackfriday.workers import BrokerBusy
+        from bench.common.db import UnsafeDatabase
+        from processes.celery_worker import WorkerFailed
+        from processes.waiting import WaitTimeout
+
+        known = BrokerBusy | WorkerFailed | UnsafeDatabase | WaitTimeout
+        if not isinstance(error, known):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    from bench.blackfriday import report
+    from bench.common.report import publish
+
+    publish(
+        report.render(results),
+        report.payload(results),
+        out=args.out,
+        name="blackfriday.json",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

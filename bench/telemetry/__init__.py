@@ -1,0 +1,1 @@
+"""What tracing and metrics cost delivery: ``python -m bench.telemetry``."""
