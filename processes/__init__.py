@@ -1,5 +1,6 @@
 """Real processes for the test suite and the benchmarks: Celery worker subprocesses,
-process groups, claimed Redis databases, and waiting for a condition.
+process groups, claimed Redis databases, servers of one's own (a Redis server, a
+PostgreSQL cluster: ``servers``) and waiting for a condition.
 
 Both ``tests`` and ``bench`` start real workers and servers; this package is what they
 share, so the bench never imports test-only code (fixtures, pytest) and the tests

@@ -270,11 +270,14 @@ def progress(total: int, desc: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.common.cluster import database_server
+
     args = parse(argv)
     stop_on_signals()
     try:
-        setup(args)
-        results = run(args)
+        with database_server("BLACKFRIDAY_DATABASE_URL", "shop_bench_bf"):
+            setup(args)
+            results = run(args)
     except KeyboardInterrupt:
         print("interrupted; placers, sampler and workers stopped", file=sys.stderr)
         return 130
@@ -282,9 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.blackfriday.workers import BrokerBusy
         from bench.common.db import UnsafeDatabase
         from processes.celery_worker import WorkerFailed
+        from processes.servers import ServerFailed
         from processes.waiting import WaitTimeout
 
-        known = BrokerBusy | WorkerFailed | UnsafeDatabase | WaitTimeout
+        known = BrokerBusy | WorkerFailed | UnsafeDatabase | WaitTimeout | ServerFailed
         if not isinstance(error, known):
             raise
         print(f"error: {error}", file=sys.stderr)

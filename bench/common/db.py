@@ -104,7 +104,13 @@ def analyze() -> None:
 
 
 def server_settings() -> dict[str, str]:
-    names = ("server_version", "synchronous_commit", "fsync", "shared_buffers")
+    names = (
+        "server_version",
+        "synchronous_commit",
+        "fsync",
+        "shared_buffers",
+        "max_connections",
+    )
     with connection.cursor() as cursor:
         result = {}
         for name in names:

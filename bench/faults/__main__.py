@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     stop_on_signals()
     from processes.groups import spare_port
+    from processes.servers import PostgresCluster, RedisServer
 
-    from .servers import PostgresCluster, RedisServer
     from .shop import MailServer, ProcessSet, environment
 
     run_dir = args.run_dir
@@ -335,9 +335,9 @@ def redis_5xx(outcomes: list[Any], start: float, events: list[str]) -> int:
 def run(argv: list[str] | None = None) -> int:
     """``main`` with a sentence, not a traceback, when a service cannot start."""
     from processes.groups import NoFreePort
+    from processes.servers import ServerFailed
     from processes.waiting import WaitTimeout
 
-    from .servers import ServerFailed
     from .shop import ShopFailed
 
     try:

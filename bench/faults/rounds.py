@@ -28,7 +28,8 @@ from .checks import Cause
 from .load import Order
 
 if TYPE_CHECKING:
-    from .servers import PostgresCluster, RedisServer
+    from processes.servers import PostgresCluster, RedisServer
+
     from .shop import MailServer, ProcessSet
 
 PLENTY = tuple(f"FS-{n:02d}" for n in range(1, 11))

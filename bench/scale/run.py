@@ -266,10 +266,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.common.cluster import database_server
+
     args = parse(argv)
     stop_on_signals()
-    setup(args)
-    result = run(args)
+    with database_server("SCALE_DATABASE_URL", "shop_bench_scale"):
+        setup(args)
+        result = run(args)
     print("\n".join(result["lines"]))
     save_json(result, args.out)
     step(f"figures in {args.out}")

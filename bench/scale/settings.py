@@ -1,9 +1,9 @@
 """Settings of ``make bench-scale`` (``python -m bench.scale``): the bench's settings
 (``bench.app`` and its I/O-bound subscription) on a database and a Redis DB of its own.
 
-* ``SCALE_DATABASE_URL`` (default ``postgres://postgres@127.0.0.1:5432/
-  shop_bench_scale``): emptied before every measurement, so its name must contain
-  "bench" (the runner refuses anything else).
+* ``SCALE_DATABASE_URL``: emptied before every measurement, so its name must contain
+  "bench" (the runner refuses anything else). Unset, the runner starts a PostgreSQL
+  cluster of its own and sets it (``bench.common.cluster``).
 * ``SCALE_REDIS_URL`` (default ``redis://127.0.0.1:6379/10``): the broker, purged
   before the workers start; never DB 0.
 

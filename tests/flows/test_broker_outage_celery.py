@@ -2,7 +2,7 @@
 
 The shop's two workers (``conftest.start_workers``: prefork on the default queue with
 the beat, threads on ``payments``, as the Procfile) run against a Redis server of this
-test's own (``bench.faults.servers.RedisServer``, on a spare port), never the shared
+test's own (``processes.servers.RedisServer``, on a spare port), never the shared
 one: three times, the test SIGKILLs it while the payments worker has drain tasks
 running (received, so unacknowledged: ``acks_late``), places orders while it is down,
 waits until both workers have lost the connection and failed to connect again, and
@@ -29,12 +29,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.faults.servers import RedisServer, ServerFailed
 from events.dispatch.celery import CeleryDispatcher
 from events.dispatch.current import set_dispatcher
 from events.models import DeadLetter, SagaInstance
 from orders.models import OrderSummaryView
 from processes.groups import spare_port
+from processes.servers import RedisServer, ServerFailed
 from processes.waiting import wait_until
 from tests.support.services import unavailable
 from tests.support.workers import Worker, celery_broker

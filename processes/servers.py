@@ -1,7 +1,8 @@
 """A Redis server and a PostgreSQL cluster of one's own, to kill and restart.
 
 The fault suite (``make faults``) and the broker-outage test take their broker and
-database down on purpose: never the shared services other tests and helpers use. Each
+database down on purpose: never the shared services other tests and helpers use. The
+scale bench (``make bench-scale``) needs more sessions than a shared server allows. Each
 server here is a child process in a session of its own, on a port of its own (the
 first free one of a range), with its files in a directory of its own, and nothing of
 it is left once stopped.
@@ -12,7 +13,9 @@ it is left once stopped.
   (not through ``pg_ctl``), so SIGKILL of the process group is a crash of the whole
   server, its backends included, and the next start runs crash recovery. Run as root,
   the cluster's files and processes belong to the ``postgres`` user (PostgreSQL
-  refuses to run as root).
+  refuses to run as root). By default it is a throw-away server (``fsync`` and
+  synchronous commit off: durability is not what a fault round tests); ``durable=True``
+  keeps PostgreSQL's defaults, for a bench whose figures include the WAL flush.
 """
 
 from __future__ import annotations
@@ -116,9 +119,18 @@ class RedisServer:
 class PostgresCluster:
     """A throw-away PostgreSQL cluster in ``directory`` on ``port``."""
 
-    def __init__(self, *, port: int, directory: Path) -> None:
+    def __init__(
+        self,
+        *,
+        port: int,
+        directory: Path,
+        max_connections: int = 200,
+        durable: bool = False,
+    ) -> None:
         self.port = port
         self.directory = directory
+        self.max_connections = max_connections
+        self.durable = durable
         self.data = directory / "data"
         self.log = directory / "postgres.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -177,15 +189,8 @@ class PostgresCluster:
                     "-c",
                     "listen_addresses=127.0.0.1",
                     "-c",
-                    "max_connections=200",
-                    # A test server: durability is not what is under test, and fsync
-                    # on a shared disk would only slow every round down.
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
+                    f"max_connections={self.max_connections}",
+                    *self._durability(),
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -201,6 +206,20 @@ class PostgresCluster:
             return self.ready()
 
         wait_until(ready, f"postgres to be ready on {self.port}", timeout, interval=0.1)
+
+    def _durability(self) -> list[str]:
+        if self.durable:
+            return []
+        # A test server: durability is not what is under test, and fsync on a shared
+        # disk would only slow every round down.
+        return [
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ]
 
     def ready(self) -> bool:
         found = subprocess.run(  # noqa: S603
