@@ -35,6 +35,12 @@ from ..sagas.deadlines import expire_overdue
 
 logger = logging.getLogger(__name__)
 
+# A lane thread that has waited this long for work closes its database session. A
+# process has a lane per subscription it serves (each of ``threads`` threads), so
+# sessions kept by idle lanes grow with subscriptions x threads x processes: twenty
+# worker processes ran a server of 400 sessions out of them (``make bench-scale``).
+LANE_IDLE_SECONDS = 5.0
+
 
 class InProcessDispatcher:
     def __init__(
@@ -44,9 +50,13 @@ class InProcessDispatcher:
         sweep_seconds: float,
         watch_seconds: float | None = None,
         serves: set[str] | None = None,
+        idle_seconds: float = LANE_IDLE_SECONDS,
     ) -> None:
-        """``serves``: the subscriptions this dispatcher drains (None: all of them)."""
+        """``serves``: the subscriptions this dispatcher drains (None: all of them);
+        ``idle_seconds``: how long a lane thread waits for work before it gives its
+        database session back (the next drain opens a new one)."""
         self._serves = serves
+        self._idle_seconds = idle_seconds
         self._threads_per_lane = threads
         self._sweep_seconds = sweep_seconds
         self._watch_seconds = watch_seconds
@@ -126,7 +136,14 @@ class InProcessDispatcher:
         # finds their work): a stopped dispatcher finishes its drains in progress
         # only, and no thread of it touches the database after stop() returns.
         try:
-            while (target := lane.get()) is not None and not self._stop.is_set():
+            while not self._stop.is_set():
+                try:
+                    target = lane.get(timeout=self._idle_seconds)
+                except queue.Empty:
+                    connections.close_all()
+                    continue
+                if target is None or self._stop.is_set():
+                    return
                 self._run(target)
         finally:
             connections.close_all()

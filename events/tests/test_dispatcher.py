@@ -5,7 +5,8 @@ import threading
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 import pytest
 
@@ -18,6 +19,7 @@ from events.log import partitions, reader
 from events.log.outbox import publish
 from events.log.partitions import partition_for
 from events.models import Checkpoint, LogEntry
+from processes.waiting import wait_until
 from tests.effects.models import Effect
 
 from .support.messages import OtherHappened, ThingHappened
@@ -208,3 +210,44 @@ def test_a_stopped_dispatcher_finishes_its_drain_and_starts_no_queued_one(
     assert (
         reader.heads()[partition_for(second)] == 1
     )  # its message waits for the next start
+
+
+@pytest.mark.postgres
+def test_an_idle_lane_gives_its_database_session_back(transactional_db, subscribe):
+    # given a dispatcher whose lane threads give their session back after 1 s idle
+    sub = subscribe("s", topics=("t.things",))
+    lanes: list[tuple[BaseDatabaseWrapper, int]] = []
+
+    @sub.on(ThingHappened)
+    def note_session(event, ctx):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            lanes.append((connections["default"], cursor.fetchone()[0]))
+
+    running = InProcessDispatcher(
+        threads=1, sweep_seconds=settings.EVENTS_SWEEP_SECONDS, idle_seconds=1.0
+    )
+    set_dispatcher(running)
+    running.start()
+    try:
+        # when a message is drained by the lane, then nothing more comes
+        items = emit(ThingHappened(thing_id="a"))
+        wait_for_messages("s", items, timeout=10)
+        ((lane, pid),) = lanes
+        # then, once the lane has waited idle, its thread holds no session, and the
+        # server has ended the one it drained on
+        wait_until(lambda: lane.connection is None, "the lane to close its session", 10)
+        wait_until(lambda: not _session_alive(pid), "the server to end it", 10)
+        # and the next message is drained on a new session
+        more = emit(ThingHappened(thing_id="b"))
+        wait_for_messages("s", more, timeout=10)
+        assert len(lanes) == 2 and lanes[1][1] != pid
+    finally:
+        running.stop()
+        set_dispatcher(None)
+
+
+def _session_alive(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+        return cursor.fetchone()[0] == 1
