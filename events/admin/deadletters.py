@@ -24,7 +24,7 @@ from ..delivery import deadletters
 from ..models import DeadLetter
 from ..ops import failure_groups, redrive
 from ..ops.links import key_link
-from .base import ReadOnlyAdmin
+from .base import ReadOnlyAdmin, key_anchor
 
 ENDED_CHOICES = ("refuse", "skip", "include")
 
@@ -84,17 +84,9 @@ class DeadLetterAdmin(ReadOnlyAdmin):
 
     @admin.display(description="for", ordering="key")
     def for_key(self, letter: DeadLetter) -> str:
-        link = key_link(letter.type, letter.key)
-        if link.url:
-            return format_html(
-                '<a href="{}" title="{} {}">{} {}</a>',
-                link.url,
-                link.label,
-                link.key,
-                link.label,
-                link.short,
-            )
-        return format_html('<a href="{}">{}</a>', _trace_url(letter.key), letter.key)
+        return key_anchor(key_link(letter.type, letter.key)) or format_html(
+            '<a href="{}">{}</a>', _trace_url(letter.key), letter.key
+        )
 
     @admin.display(description="error class")
     def error_class(self, letter: DeadLetter) -> str:

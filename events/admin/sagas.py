@@ -15,14 +15,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from ..models import SagaInstance
 from ..ops.links import KeyLink, saga_key_link
 from ..ops.saga_views import listed_step, saga_view
 from ..sagas import staff
-from .base import ReadOnlyAdmin
+from .base import ReadOnlyAdmin, key_anchor
 
 
 def resolution_note(request: HttpRequest) -> str:
@@ -57,17 +56,7 @@ class SagaInstanceAdmin(ReadOnlyAdmin):
 
     @admin.display(description="for", ordering="key")
     def for_key(self, instance: SagaInstance) -> str:
-        link = _link(instance)
-        if link.url:
-            return format_html(
-                '<a href="{}" title="{} {}">{} {}</a>',
-                link.url,
-                link.label,
-                link.key,
-                link.label,
-                link.short,
-            )
-        return instance.key
+        return key_anchor(_link(instance)) or instance.key
 
     # --- actions -------------------------------------------------------------------
 
