@@ -103,6 +103,7 @@ def _drain_locked(
                 after=where.position,
                 upto=where.head,
                 topics=subscription.topics,
+                types=subscription.handled_types,
                 limit=subscription.batch_size,
             )
             complete = len(batch) < subscription.batch_size
@@ -181,6 +182,7 @@ def _probe(
         after=where.position,
         upto=where.head,
         topics=subscription.topics,
+        types=subscription.handled_types,
         limit=1,
     ) or (None,)
     end = envelope.offset if envelope is not None else where.head

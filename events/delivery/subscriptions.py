@@ -213,6 +213,11 @@ class Subscription:
     def handler_for(self, type_name: str) -> Handler | None:
         return self.handlers.get(type_name)
 
+    @property
+    def handled_types(self) -> tuple[str, ...]:
+        """The wire names of the messages it handles: what its drains read."""
+        return tuple(sorted(self.handlers))
+
     def shows_working(self, envelopes: Sequence[Envelope]) -> bool:
         """Whether delivering ``envelopes`` shows that what this subscription's
         failures depend on works, so that an outage is over or never was: a call of

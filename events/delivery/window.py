@@ -121,8 +121,8 @@ def _run(
 
 
 def _read_more(window: _Window) -> None:
-    """Read ahead, up to a few windows' worth of unfinished messages. Messages with no
-    handler here, or handled before (a redelivery), are finished as they are read."""
+    """Read ahead, up to a few windows' worth of unfinished messages of the types it
+    handles. Messages handled before (a redelivery) are finished as they are read."""
     room = 4 * window.subscription.concurrency - len(window.unfinished)
     if room <= 0:
         return
@@ -134,6 +134,7 @@ def _read_more(window: _Window) -> None:
         after=window.read_to,
         upto=head,
         topics=window.subscription.topics,
+        types=window.subscription.handled_types,
         limit=room,
     )
     # A short read has every message up to ``head`` (the log has no holes below a
@@ -142,10 +143,7 @@ def _read_more(window: _Window) -> None:
     handled = inbox.handled(window.subscription.name, [e.message_id for e in batch])
     for envelope in batch:
         window.unfinished.append(envelope)
-        if (
-            window.subscription.handler_for(envelope.type) is None
-            or envelope.message_id in handled
-        ):
+        if envelope.message_id in handled:
             window.finished.add(envelope.offset)
     _advance(window)
 
@@ -204,7 +202,7 @@ def _advance(
     ):
         stop += 1
     prefix, rest = window.unfinished[:stop], window.unfinished[stop:]
-    # Offsets between messages belong to topics this subscription does not read.
+    # Offsets between messages belong to topics or types this subscription skips.
     target = rest[0].offset - 1 if rest else window.read_to
     if recorded_now is None and target <= window.position:
         return False

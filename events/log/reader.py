@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import connection
 
@@ -52,19 +53,27 @@ def read(
     after: int,
     upto: int,
     topics: Iterable[str] | None = None,
+    types: Iterable[str] | None = None,
     limit: int,
 ) -> list[Envelope]:
-    """Rows of a partition with ``after < offset <= upto``, in offset order.
+    """Rows of a partition with ``after < offset <= upto``, in offset order, of
+    ``topics`` and ``types`` when given.
 
     Callers pass ``upto`` = a head they read before: every offset up to it is committed,
-    so the range has no holes that could fill in later."""
+    so the range has no holes that could fill in later. A subscription passes the
+    types it handles: the others are skipped here, in the scan, rather than read,
+    decoded and counted against its batch."""
     if connection.vendor == "postgresql" and topics is not None:
-        return _read_postgresql(partition, after, upto, list(topics), limit)
+        return _read_postgresql(
+            partition, after, upto, list(topics), limit, types=types
+        )
     rows = LogEntry.objects.filter(
         partition=partition, offset__gt=after, offset__lte=upto
     )
     if topics is not None:
         rows = rows.filter(topic__in=list(topics))
+    if types is not None:
+        rows = rows.filter(type__in=list(types))
     # values_list, not model instances: this is the delivery hot path.
     fields = rows.order_by("offset").values_list(*ENVELOPE_FIELDS)[:limit]
     return [Envelope(*values) for values in fields]
@@ -74,17 +83,29 @@ _READ_SQL = (
     'SELECT message_id, type, version, topic, key, "partition", "offset", recorded_at, '
     "correlation_id, causation_id, payload, headers, stream, stream_version "
     'FROM events_log WHERE "partition" = %s AND "offset" > %s AND "offset" <= %s '
-    'AND topic = ANY(%s) ORDER BY "offset" LIMIT %s'
+    'AND topic = ANY(%s) {types}ORDER BY "offset" LIMIT %s'
 )
 
 
 def _read_postgresql(
-    partition: int, after: int, upto: int, topics: list[str], limit: int
+    partition: int,
+    after: int,
+    upto: int,
+    topics: list[str],
+    limit: int,
+    *,
+    types: Iterable[str] | None,
 ) -> list[Envelope]:
     """The same rows through a plain cursor: on the hot path the ORM's per-row
     converters cost more than fetching (Django hands jsonb over as text)."""
+    params: list[Any] = [partition, after, upto, topics]
+    if types is None:
+        sql = _READ_SQL.format(types="")
+    else:
+        sql = _READ_SQL.format(types="AND type = ANY(%s) ")
+        params.append(list(types))
     with connection.cursor() as cursor:
-        cursor.execute(_READ_SQL, [partition, after, upto, topics, limit])
+        cursor.execute(sql, [*params, limit])
         rows = cursor.fetchall()
     loads = json.loads
     return [

@@ -9,6 +9,7 @@ from datetime import timedelta
 from uuid import uuid4
 
 from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 import pytest
 
@@ -23,7 +24,7 @@ from events.ops import replay
 from events.store import streams
 from tests.effects.models import Effect
 
-from .support.messages import DoThing, OtherHappened, ThingHappened
+from .support.messages import DoThing, OtherHappened, Renamed, ThingHappened
 from .support.tally import Tallied
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,6 +78,28 @@ def test_each_message_is_handled_once_and_the_checkpoint_reaches_the_head(subscr
     assert {i.message_id for i in items} == set(
         Effect.objects.values_list("message_id", flat=True)
     )
+
+
+def test_messages_of_types_it_does_not_handle_cost_no_batch(subscribe):
+    # given a subscription that takes one message per transaction, and a partition
+    # holding 20 messages of its topic of a type it does not handle, then one it does
+    sub = subscribe("s", topics=("t.things",), batch_size=1)
+    sub.on(ThingHappened)(record("h"))
+    renames = [
+        Renamed(thing_id="k", first="A", last=str(i), title="") for i in range(20)
+    ]
+    (*_, last) = emit(*renames, ThingHappened(thing_id="k", n=1))
+    # when the partition is drained
+    with CaptureQueriesContext(connection) as queries:
+        result = drain(sub, last.partition)
+    # then one transaction moved the checkpoint: the others were skipped in the read,
+    # not read and passed one transaction each (21 moves before)
+    moves = [q for q in queries if q["sql"].startswith("UPDATE events_checkpoint")]
+    assert (result.handled, len(moves)) == (1, 1)
+    assert effects() == [("k", 1)]
+    assert Checkpoint.objects.get(
+        subscription="s", partition=last.partition
+    ).position == reader.head(last.partition)
 
 
 def test_per_key_order_is_kept(subscribe):
