@@ -19,10 +19,11 @@ locks the conflicting row and, in READ COMMITTED, re-reads its latest committed 
 after waiting (https://www.postgresql.org/docs/15/sql-insert.html#SQL-ON-CONFLICT).
 
 On PostgreSQL with ``EVENTS_WAKE = "notify"``, the same statement that inserts the rows
-also NOTIFYs channel ``events.<topic>`` with the partition as payload, once per
-(topic, partition) written: PostgreSQL delivers notifications when the transaction
-commits, and drops them with a rollback, so a listener is woken by exactly what
-committed, at no extra round trip (https://www.postgresql.org/docs/15/sql-notify.html).
+also NOTIFYs channel ``events.<topic>``, once per (topic, partition) written, with the
+partition and the message types written as payload (``notify_payload``): PostgreSQL
+delivers notifications when the transaction commits, and drops them with a rollback,
+so a listener is woken by exactly what committed, at no extra round trip
+(https://www.postgresql.org/docs/15/sql-notify.html).
 A notification is only a bell: a listener that missed one is caught up by a sweep.
 """
 
@@ -134,7 +135,14 @@ def _insert(items: Sequence[PendingMessage]) -> None:
     values = ", ".join([row] * len(items))
     insert = f"INSERT INTO events_log ({_COLUMNS}) VALUES {values}"
     if commits_notify():
-        pairs = sorted({(notify_channel(i.topic), str(i.partition)) for i in items})
+        rung: dict[tuple[str, int], set[str]] = {}
+        for item in items:
+            at = (notify_channel(item.topic), item.partition)
+            rung.setdefault(at, set()).add(item.message.wire_name)
+        pairs = sorted(
+            (channel, notify_payload(partition, types))
+            for (channel, partition), types in rung.items()
+        )
         # A data-modifying CTE runs to completion whether or not it is read.
         insert = (
             f"WITH written AS ({insert} RETURNING 1) SELECT pg_notify(c, p) "
@@ -150,6 +158,19 @@ def notify_channel(topic: str) -> str:
     return f"events.{topic}"
 
 
+def notify_payload(partition: int, types: Iterable[str] = ()) -> str:
+    """A notification's payload: the partition, then the message types written (none:
+    a wake-up that is not a commit, for every reader of the topic)."""
+    return " ".join([str(partition), *sorted(types)])
+
+
+def parse_notify_payload(payload: str) -> tuple[int, frozenset[str]]:
+    """The partition and message types of a payload made by :func:`notify_payload`;
+    ValueError when it is not one."""
+    partition, *types = payload.split(" ")
+    return int(partition), frozenset(types)
+
+
 def commits_notify() -> bool:
     """Whether each write NOTIFYs its topics' channels (PostgreSQL delivers them at
     commit): ``EVENTS_WAKE = "notify"`` on PostgreSQL."""
@@ -160,7 +181,7 @@ def ring(pairs: Iterable[tuple[str, int]]) -> None:
     """NOTIFY (topic, partition) pairs without writing: what a commit rings, for a
     wake-up that is not a commit (a resumed subscription, a repartition). Inside a
     transaction it is sent at commit, else at once."""
-    channels = sorted({(notify_channel(topic), str(p)) for topic, p in pairs})
+    channels = sorted({(notify_channel(t), notify_payload(p)) for t, p in pairs})
     if not channels:
         return
     with connection.cursor() as cursor:

@@ -185,10 +185,10 @@ def test_a_commit_rings_each_channel_once(settings):
         raw.execute(f'LISTEN "{notify_channel("w.jobs")}"')
         # when one transaction writes to one partition of it
         items = publish_jobs(RunJob(key="k", n=1), RunJob(key="k", n=2))
-        # then one notification names that partition: the after-commit wake-up does
-        # not ring again what the commit's own NOTIFY rang
+        # then one notification names that partition and the type written: the
+        # after-commit wake-up does not ring again what the commit's own NOTIFY rang
         heard = [(n.channel, n.payload) for n in raw.notifies(timeout=2, stop_after=5)]
-        assert heard == [(notify_channel("w.jobs"), str(items[0].partition))]
+        assert heard == [(notify_channel("w.jobs"), f"{items[0].partition} w.RunJob")]
     finally:
         set_dispatcher(None)
         raw.close()
