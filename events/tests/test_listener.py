@@ -76,16 +76,17 @@ def wakes(settings: Any) -> Iterator[Wakes]:
 
 
 def test_a_commit_wakes_its_handlers_at_once_and_the_readers_that_skip_later(wakes):
-    # when a transaction commits a job
+    # when a transaction commits a job (its NOTIFY may reach the listener before
+    # the commit returns here, so the deferral is measured from before it began)
+    began = time.monotonic()
     with transaction.atomic():
         (item,) = publish(RunJob(key="k", n=1))
-    committed = time.monotonic()
     # then the runner, which handles jobs, is woken at once, alone
     handled_at = wakes.when((RUNNER, item.partition))
     assert wakes.seen[0][1] == {(RUNNER, item.partition)}
     # and the subscription that would only skip the job, once the deferral is over
     skipped_at = wakes.when((SKIPPER, item.partition))
-    assert skipped_at - committed >= DEFER
+    assert skipped_at - began >= DEFER
     assert skipped_at > handled_at
 
 
@@ -93,7 +94,6 @@ def test_a_bell_that_names_no_type_wakes_every_reader_at_once(wakes):
     # when something that is not a commit rings the topic (a resume, a repartition)
     with transaction.atomic():
         ring([("w.jobs", 3)])
-    rung = time.monotonic()
-    # then both readers are woken together, without waiting for the deferral
-    assert wakes.when((SKIPPER, 3)) - rung < DEFER
+    # then both readers are woken together, in the first wake-up: nothing is deferred
+    wakes.when((SKIPPER, 3))
     assert wakes.seen[0][1] == {(RUNNER, 3), (SKIPPER, 3)}
