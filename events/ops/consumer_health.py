@@ -69,6 +69,7 @@ def oldest_waiting(
             partition=OuterRef("partition"),
             offset__gt=OuterRef("position"),
             topic__in=subscription.topics,
+            type__in=subscription.handled_types,
         )
         .order_by("offset")
         .values("recorded_at")[:1]
@@ -90,6 +91,7 @@ def oldest_waiting(
                 partition=partition,
                 offset__gt=initial_position(subscription, partition),
                 topic__in=subscription.topics,
+                type__in=subscription.handled_types,
             )
             .order_by("offset")
             .values_list("recorded_at", flat=True)

@@ -5,8 +5,9 @@ console's checkpoints page.
 the CLI's one subscription); this page shows every subscription at once, so it counts
 the waiting messages of a subscription's partitions in one grouped query.
 
-Lag is in messages (those of the subscription's topics past its checkpoint) and in
-seconds (the age of the oldest of them). ``paused`` says whether the subscription is
+Lag is in messages (those past its checkpoint that the subscription handles: the
+others it only passes, when it next drains) and in seconds (the age of the oldest of
+them). ``paused`` says whether the subscription is
 paused (an outage it met, or staff: ``events.delivery.outages``), with why.
 """
 
@@ -63,7 +64,9 @@ def checkpoint_lags(
             behind |= Q(partition=partition, offset__gt=position)
         waiting = {
             row["partition"]: (row["n"], row["oldest"])
-            for row in LogEntry.objects.filter(behind, topic__in=declared.topics)
+            for row in LogEntry.objects.filter(
+                behind, topic__in=declared.topics, type__in=declared.handled_types
+            )
             .values("partition")
             .annotate(n=Count("id"), oldest=Min("recorded_at"))
         }

@@ -43,7 +43,10 @@ def partition_status(
         checkpoint = checkpoints.get(partition)
         position = checkpoint.position if checkpoint else 0
         waiting = LogEntry.objects.filter(
-            partition=partition, offset__gt=position, topic__in=subscription.topics
+            partition=partition,
+            offset__gt=position,
+            topic__in=subscription.topics,
+            type__in=subscription.handled_types,
         )
         oldest = (
             waiting.order_by("offset").values_list("recorded_at", flat=True).first()

@@ -22,7 +22,7 @@ from events.ops.saga_views import saga_views, state_fields
 from tests.effects.models import Effect
 
 from .support import saga_parts
-from .support.messages import ThingHappened
+from .support.messages import Renamed, ThingHappened
 from .support.saga_parts import BEHAVIOUR, ThingRequested
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -204,6 +204,9 @@ def test_checkpoints_by_lag_show_head_lag_and_retrying_worst_first(subscribe):
     for n in range(3):
         with transaction.atomic():
             publish(ThingHappened(thing_id="a", n=n))
+    # and, last, a message on their topic that none of them handles: it is no lag
+    with transaction.atomic():
+        publish(Renamed(thing_id="a", first="A", last="B", title=""))
     partition = partition_for("a")
     drain(ahead, partition)
     drain(stuck, partition)
