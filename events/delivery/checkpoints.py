@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from ..log import layout, reader
-from ..models import Checkpoint, SubscriptionPause
+from ..models import Checkpoint, LogEntry, SubscriptionPause
 from .subscriptions import Subscription, registry
 
 Target = tuple[str, int]  # (subscription name, partition)
@@ -151,15 +152,51 @@ def handled(subscription: str, partition: int) -> None:
 
 
 def pending_targets(now: datetime | None = None) -> list[Target]:
-    """Every (subscription, partition) with messages past its checkpoint that it may
-    read (no retry waiting, no pause with no probe due, no gate of a repartition
-    closed): what a sweep wakes, so a lost wake-up only delays delivery."""
+    """Every (subscription, partition) with a message of a type it handles waiting
+    where it may read (``behind_ranges``): what a sweep wakes, so a lost wake-up only
+    delays delivery. A checkpoint that trails its head only over messages its
+    subscription does not handle is left for a wake-up of its topic: a drain there
+    would only move it, and a sweep of every subscription on every partition took
+    every drain lock at once each period. One query per subscription behind."""
+    found: list[Target] = []
+    for subscription, ranges in _by_subscription(behind_ranges(now)).items():
+        if not subscription.handled_types:
+            continue
+        waiting = Q()
+        for partition, after, upto in ranges:
+            waiting |= Q(partition=partition, offset__gt=after, offset__lte=upto)
+        partitions = set(
+            LogEntry.objects.filter(
+                waiting,
+                topic__in=subscription.topics,
+                type__in=subscription.handled_types,
+            )
+            .values_list("partition", flat=True)
+            .distinct()
+        )
+        found += [(subscription.name, p) for p, _, _ in ranges if p in partitions]
+    return found
+
+
+def behind_targets(now: datetime | None = None) -> list[Target]:
+    """Every (subscription, partition) whose checkpoint trails what it may read,
+    whatever the types there: what a repartition wakes, since its fences wait for
+    every checkpoint to pass them."""
+    return [(s.name, partition) for s, partition, _, _ in behind_ranges(now)]
+
+
+def behind_ranges(
+    now: datetime | None = None,
+) -> list[tuple[Subscription, int, int, int]]:
+    """(subscription, partition, checkpoint, how far it may read) wherever a
+    subscription's checkpoint trails what it may read: no retry waiting, no pause
+    with no probe due, no gate of a repartition closed."""
     now = now or timezone.now()
     heads = reader.heads()
     checkpoints = {(c.subscription, c.partition): c for c in Checkpoint.objects.all()}
     gates = layout.gates()
     pauses = {p.subscription: p for p in SubscriptionPause.objects.all()}
-    targets = []
+    behind = []
     for subscription in registry.all():
         pause = pauses.get(subscription.name)
         if pause is not None and pause.probe_at is None:
@@ -177,8 +214,17 @@ def pending_targets(now: datetime | None = None) -> list[Target]:
                 position_here = checkpoint.position
             upto = layout.readable(partition, head, gates.get(partition, ()), position)
             if upto > position_here:
-                targets.append((subscription.name, partition))
-    return targets
+                behind.append((subscription, partition, position_here, upto))
+    return behind
+
+
+def _by_subscription(
+    behind: list[tuple[Subscription, int, int, int]],
+) -> dict[Subscription, list[tuple[int, int, int]]]:
+    grouped: dict[Subscription, list[tuple[int, int, int]]] = {}
+    for subscription, partition, after, upto in behind:
+        grouped.setdefault(subscription, []).append((partition, after, upto))
+    return grouped
 
 
 def _waits_for_probe(

@@ -288,7 +288,7 @@ def wait_settled(
         if progress is not None:
             progress(sum(left.values()))
         if wake is not None:
-            behind = set(checkpoints.pending_targets())
+            behind = set(checkpoints.behind_targets())
             if woken is None:
                 woken = {target for target in behind if target[1] in gated}
                 wake(sorted(behind))

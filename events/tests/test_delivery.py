@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 import pytest
 
-from events.delivery import deadletters
+from events.delivery import checkpoints, deadletters
 from events.delivery.drain import drain
 from events.delivery.locks import drain_lock
 from events.delivery.retries import Backoff
@@ -100,6 +100,33 @@ def test_messages_of_types_it_does_not_handle_cost_no_batch(subscribe):
     assert Checkpoint.objects.get(
         subscription="s", partition=last.partition
     ).position == reader.head(last.partition)
+
+
+def test_a_sweep_wakes_only_where_a_handled_type_waits(subscribe):
+    # given a subscription behind on two partitions: on one only by messages of its
+    # topic that it does not handle, on the other by one it handles
+    sub = subscribe("s", topics=("t.things",))
+    sub.on(ThingHappened)(record("h"))
+    passed, handled = keys_on_two_partitions()
+    (rename,) = emit(Renamed(thing_id=passed, first="A", last="B", title=""))
+    (thing,) = emit(ThingHappened(thing_id=handled, n=1))
+    # then a sweep wakes it where its handler has work, and not where a drain would
+    # only move its checkpoint
+    pending = [t for t in checkpoints.pending_targets() if t[0] == "s"]
+    assert pending == [("s", thing.partition)]
+    # while a repartition, whose fences need every checkpoint moved, sees both
+    behind = {t for t in checkpoints.behind_targets() if t[0] == "s"}
+    assert behind == {("s", rename.partition), ("s", thing.partition)}
+
+
+def keys_on_two_partitions() -> tuple[str, str]:
+    first = "k0"
+    other = next(
+        f"k{i}"
+        for i in range(1, 100)
+        if partitions.partition_for(f"k{i}") != partitions.partition_for(first)
+    )
+    return first, other
 
 
 def test_per_key_order_is_kept(subscribe):
