@@ -34,7 +34,7 @@ from ..errors import ConcurrencyConflict
 from ..log import reader
 from ..messages import Envelope
 from ..models import Checkpoint, SubscriptionPause
-from . import checkpoints, outages, waiting, window
+from . import checkpoints, doorbell, outages, waiting, window
 from .checkpoints import CheckpointMoved, Where
 from .failures import DrainResult, record_failure
 from .handling import HandlerFailed, is_outside, local_effects
@@ -62,6 +62,9 @@ def drain(
     while True:
         with drain_lock(subscription.name, partition) as acquired:
             if not acquired:
+                # The holder may be a window of calls in this process, which starts
+                # what came when knocked (``events.delivery.doorbell``).
+                doorbell.knock((subscription.name, partition))
                 result.busy = True
                 return result
             _drain_locked(subscription, partition, result, limit)

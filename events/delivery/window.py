@@ -30,22 +30,20 @@ from __future__ import annotations
 import logging
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection
 
 from ..log import reader
 from ..log.pending import PendingMessage
 from ..messages import Envelope
-from . import checkpoints, inbox, waiting
+from . import checkpoints, doorbell, inbox, waiting
 from .failures import DrainResult, record_failure
 from .handling import HandlerFailed, run_outside
 from .recording import Move, record_delivery, recorded
 from .subscriptions import Subscription
 
 logger = logging.getLogger("events.delivery")
-
-# How often a drain with calls in flight looks for new messages to start.
-POLL_SECONDS = 0.05
 
 
 @dataclass
@@ -90,7 +88,9 @@ def drain_window(
 def _run(
     window: _Window, pool: ThreadPoolExecutor, result: DrainResult, limit: int | None
 ) -> None:
+    target = (window.subscription.name, window.partition)
     while True:
+        knocked = doorbell.listen(target)
         reading = window.failed is None and (limit is None or result.handled < limit)
         if reading:
             _read_more(window)
@@ -113,9 +113,15 @@ def _run(
             if not window.unfinished:
                 return  # caught up with the head read last
             continue
+        # Until a call ends, or a knock says new messages came (else, now and then,
+        # a look at the log: ``events.delivery.doorbell``).
+        waited: list[Future[Any]] = [*window.running, knocked]
         done, _ = wait(
-            list(window.running), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED
+            waited,
+            timeout=doorbell.look_seconds(),
+            return_when=FIRST_COMPLETED,
         )
+        done.discard(knocked)
         for future in sorted(done, key=lambda f: window.running[f].offset):
             _finish(window, future, result)
 

@@ -27,6 +27,7 @@ from datetime import datetime
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from ..delivery import doorbell
 from ..delivery.checkpoints import Target, pending_targets
 from ..delivery.drain import TURN_LIMIT, drain
 from ..delivery.subscriptions import UnknownSubscription, registry
@@ -76,6 +77,7 @@ class InProcessDispatcher:
                 return
             self._started = True
             self._stop.clear()
+            doorbell.knocking(True)
             self._spawn(self._sweep, "events-sweep")
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -90,6 +92,8 @@ class InProcessDispatcher:
                 for _ in range(self._threads_per_lane):
                     lane.put(None)
             self._lanes.clear()
+            if self._started:
+                doorbell.knocking(False)
             self._started = False
         for thread in threads:
             thread.join(timeout)
@@ -108,14 +112,18 @@ class InProcessDispatcher:
             if not self._serving(target):
                 continue
             with self._lock:
-                if target in self._running:
+                running = target in self._running
+                if running:
                     self._again.add(target)
+                elif target in self._queued:
                     continue
-                if target in self._queued:
-                    continue
-                self._queued.add(target)
-                lane = self._lane(target[0])
-            lane.put(target)
+                else:
+                    self._queued.add(target)
+                    lane = self._lane(target[0])
+            if running:
+                doorbell.knock(target)  # a window of calls starts what came
+            else:
+                lane.put(target)
 
     def _lane(self, subscription: str) -> queue.Queue[Target | None]:
         """The subscription's queue; its threads start on first use (hold the lock)."""

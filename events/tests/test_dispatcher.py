@@ -22,7 +22,7 @@ from events.models import Checkpoint, LogEntry
 from processes.waiting import wait_until
 from tests.effects.models import Effect
 
-from .support.messages import OtherHappened, ThingHappened
+from .support.messages import DoThing, OtherHappened, ThingHappened
 
 
 def emit(*messages):
@@ -126,6 +126,43 @@ def test_a_slow_outside_call_does_not_delay_another_subscription(dispatcher, sub
     finally:
         release.set()
     wait_for_messages("slow", items, timeout=10)
+
+
+def test_a_commit_during_a_window_of_calls_starts_its_call_at_once(
+    dispatcher, subscribe, monkeypatch
+):
+    # given a window of calls whose first call waits for the second to start, in a
+    # process whose dispatcher knocks: the window looks at the log by itself only
+    # every minute
+    from events.delivery import doorbell
+
+    monkeypatch.setattr(doorbell, "LOST_KNOCK_SECONDS", 60.0)
+    first, second = (
+        "k0",
+        next(
+            f"k{i}"
+            for i in range(1, 100)
+            if partition_for(f"k{i}") == partition_for("k0")
+        ),
+    )
+    sub = subscribe("window", topics=("t.things",), concurrency=2)
+    first_started, second_started = threading.Event(), threading.Event()
+
+    @sub.handles(DoThing, outside=True)
+    def call(command, ctx):
+        if command.thing_id == first:
+            first_started.set()
+            assert second_started.wait(10), "the second call never started"
+        else:
+            second_started.set()
+
+    emit(DoThing(thing_id=first))
+    assert first_started.wait(10)
+    # when the second is committed while the first call is in flight
+    (item,) = emit(DoThing(thing_id=second))
+    # then the commit's wake-up knocks on the window, which starts it at once
+    assert second_started.wait(10)
+    wait_for_messages("window", [item], timeout=10)
 
 
 def test_a_failed_message_is_retried_by_timer_until_it_succeeds(dispatcher, subscribe):

@@ -173,3 +173,44 @@ def test_a_window_only_takes_outside_handlers(subscribe):
     sub = subscribe("w", topics=("t.things",), concurrency=2)
     with pytest.raises(ImproperlyConfigured, match="outside=True"):
         sub.on(ThingHappened)(lambda event, ctx: None)
+
+
+def test_a_message_committed_while_calls_are_in_flight_starts_when_a_drain_knocks(
+    subscribe, monkeypatch
+):
+    # given a window whose first call waits for the second to start, and a dispatcher
+    # in this process that knocks, so the window looks at the log by itself only
+    # every minute
+    from events.delivery import doorbell
+
+    monkeypatch.setattr(doorbell, "LOST_KNOCK_SECONDS", 60.0)
+    doorbell.knocking(True)
+    partition, (first, second) = keys_in_one_partition(2)
+    sub = subscribe("w", topics=("t.things",), concurrency=2)
+    first_started, second_started = threading.Event(), threading.Event()
+
+    @sub.handles(DoThing, outside=True)
+    def call(command, ctx):
+        if command.thing_id == first:
+            first_started.set()
+            assert second_started.wait(MEET), "the second call never started"
+        else:
+            second_started.set()
+
+    emit(DoThing(thing_id=first))
+    try:
+        running = threading.Thread(target=lambda: drain(sub, partition))
+        running.start()
+        assert first_started.wait(MEET)
+        # when the second command is committed while the first call is in flight, and
+        # a drain of the partition finds the window holding it (as a wake-up's would)
+        emit(DoThing(thing_id=second))
+        busy = drain(sub, partition)
+        # then the knock starts the second call at once, and both are recorded
+        assert busy.busy
+        assert second_started.wait(MEET)
+        running.join(MEET)
+    finally:
+        doorbell.knocking(False)
+    assert position("w", partition) == head(partition)
+    assert InboxEntry.objects.filter(subscription="w").count() == 2
