@@ -1,8 +1,9 @@
 """The delivery wing: subscriptions and everything that brings them their messages.
 
 Owns: ``subscriptions`` (consumer groups, handlers, contexts), ``drain`` (the loop of
-one partition), ``window`` (concurrent outside calls of one partition), ``recording``
-(the exactly-once record of a delivery), ``handling`` (calling handlers), ``inbox``,
+one partition), ``window`` (concurrent outside calls of one partition), ``doorbell``
+(knocks on a window in progress when its partition is woken), ``recording`` (the
+exactly-once record of a delivery), ``handling`` (calling handlers), ``inbox``,
 ``checkpoints``, ``failures`` and ``retries`` (backoff, then dead letters),
 ``deadletters`` (parking and redrive), ``outages`` (a subscription failing the same
 way on several keys pauses and probes), ``notices`` (``MessageParked``, announced with

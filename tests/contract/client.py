@@ -13,7 +13,7 @@ from django.core.management import call_command
 
 import requests
 
-from events.delivery.checkpoints import pending_targets
+from events.delivery.checkpoints import behind_targets
 from events.delivery.subscriptions import registry
 from events.delivery.waiting import wait_for_position
 from events.dispatch.current import get_dispatcher
@@ -112,9 +112,10 @@ def settle(timeout: float = 20.0) -> None:
     what handling it published in turn (the saga's commands and replies)."""
     deadline = time.monotonic() + timeout
     while True:
-        # Wake what has work now instead of waiting for the dispatcher's next sweep
-        # (a subscription is woken on commit only for the topics it reads).
-        get_dispatcher().wake(pending_targets())
+        # Wake every checkpoint behind its head now, instead of waiting for the
+        # dispatcher's next sweep (which wakes only where a handled message waits) or
+        # a commit's deferred wake-up of the readers that only pass its types.
+        get_dispatcher().wake(behind_targets())
         heads = {p: head for p, head in reader.heads().items() if head > 0}
         for subscription in registry.all():
             for partition, head in heads.items():
