@@ -4,7 +4,6 @@ event platform to deliver what the requests caused (on checkpoints, never a slee
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -13,11 +12,9 @@ from django.core.management import call_command
 
 import requests
 
-from events.delivery.checkpoints import behind_targets
-from events.delivery.subscriptions import registry
-from events.delivery.waiting import wait_for_position
+from events.delivery.checkpoints import pending_targets
 from events.dispatch.current import get_dispatcher
-from events.log import reader
+from processes.waiting import wait_until
 
 API = "/api/v1"
 PASSWORD = "contract-tests-password"
@@ -108,18 +105,19 @@ def add_product(sku: str, *, stock: int = 1000, price: str = "12.50") -> None:
 
 
 def settle(timeout: float = 20.0) -> None:
-    """Return once every subscription has handled everything in the log, including
-    what handling it published in turn (the saga's commands and replies)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        # Wake every checkpoint behind its head now, instead of waiting for the
-        # dispatcher's next sweep (which wakes only where a handled message waits) or
-        # a commit's deferred wake-up of the readers that only pass its types.
-        get_dispatcher().wake(behind_targets())
-        heads = {p: head for p, head in reader.heads().items() if head > 0}
-        for subscription in registry.all():
-            for partition, head in heads.items():
-                remaining = max(deadline - time.monotonic(), 0.001)
-                wait_for_position(subscription.name, partition, head, timeout=remaining)
-        if {p: head for p, head in reader.heads().items() if head > 0} == heads:
-            return
+    """Return once every subscription has handled everything in the log that it
+    handles, including what handling it published in turn (the saga's commands and
+    replies): no message of a type a subscription handles waits past its checkpoint.
+    What has work is woken at each look rather than at the dispatcher's next sweep."""
+
+    def settled() -> bool:
+        waiting = pending_targets()
+        get_dispatcher().wake(waiting)
+        return not waiting
+
+    wait_until(
+        settled,
+        "every subscription to handle what waits for it",
+        timeout,
+        explain=lambda: f"still waiting: {sorted(pending_targets())}",
+    )
