@@ -85,7 +85,13 @@ def test_read_your_writes_with_wait_answers_from_the_caught_up_read_model(
     assert body["version"] >= 1 and body["status"] in {"placed", "confirmed"}
     assert body["items"] == [{"sku": "MUG", "quantity": 1, "unit_price": "9.50"}]
     assert (body["total"], body["currency"]) == ("9.50", "EUR")
-    assert body["shipment"] == {"status": "none", "tracking_number": None}
+    # the journey goes on meanwhile: the view is at least at the write, maybe past it,
+    # and the order learns its shipment with its confirmation
+    if body["status"] == "placed":
+        assert body["shipment"] == {"status": "none", "tracking_number": None}
+    else:
+        assert body["shipment"]["status"] == "created"
+        assert body["shipment"]["tracking_number"]
 
 
 def test_a_wait_that_times_out_answers_from_the_event_store(
