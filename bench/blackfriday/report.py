@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from bench.common.report import load_average
@@ -16,8 +16,10 @@ KEEP_PACE = 0.9
 Phase = dict[str, Any]
 
 
-def ratios(slow: Phase, fast: Phase) -> dict[str, float]:
-    """Slow-provider figure / fast-provider figure, for the accept latency."""
+def ratios(phases: Iterable[Phase]) -> dict[str, float]:
+    """The slower provider's accept latency / the faster one's, whichever phase ran
+    first (``--slow-ms`` and ``--fast-ms`` may be given either way round)."""
+    slow, fast = sorted(phases, key=lambda phase: phase["provider_ms"], reverse=True)
     return {
         name: _div(slow["accept_ms"][name], fast["accept_ms"][name])
         for name in ("p50", "p99")

@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "meta": meta,
         "phases": phases,
-        "ratios": ratios(phases["slow"], phases["fast"]),
+        "ratios": ratios(phases.values()),
     }
 
 

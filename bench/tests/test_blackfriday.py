@@ -14,6 +14,7 @@ import pytest
 
 from bench.app import provider
 from bench.blackfriday.figures import double_charges, oversells, percentile
+from bench.blackfriday.report import ratios
 from bench.common.harness import NullDispatcher
 from events.dispatch.current import set_dispatcher
 from events.log.outbox import publish
@@ -137,3 +138,9 @@ def test_oversells_counts_units_taken_beyond_the_stock_put_in():
         "beyond_stock": 1,
         "books_off": 1,
     }
+
+
+def test_the_accept_ratio_is_the_slower_providers_over_the_faster_whatever_the_order():
+    slow = {"provider_ms": 8000, "accept_ms": {"p50": 6.0, "p99": 30.0}}
+    fast = {"provider_ms": 200, "accept_ms": {"p50": 5.0, "p99": 20.0}}
+    assert ratios([slow, fast]) == ratios([fast, slow]) == {"p50": 1.2, "p99": 1.5}
