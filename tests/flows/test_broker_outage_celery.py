@@ -115,9 +115,13 @@ def wait_for_lines(worker: Worker, text: str, count: int) -> None:
 
 
 def test_orders_placed_before_during_and_after_broker_outages_all_finish(
-    start_workers, redis_server: RedisServer
+    start_workers, redis_server: RedisServer, settings
 ):
-    # given the shop's workers (with the beat) and a provider that takes 2 s a call
+    # given the shop's workers (with the beat) woken through the broker, so that each
+    # charge is a drain task the payments worker holds unacknowledged for its call
+    # (woken by PostgreSQL instead, the worker's own threads drain, and a drain task
+    # is only the beat's safety net, rarely running), and a provider that takes 2 s
+    settings.EVENTS_WAKE = "broker"
     workers = start_workers(latency_ms=2000, beat=True)
     customer_id = open_shop(("MUG", "1.00", 1000))
     orders = [place(customer_id, ("MUG", n)) for n in range(1, 5)]
