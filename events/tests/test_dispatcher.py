@@ -10,6 +10,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 import pytest
 
+from events.delivery import doorbell
 from events.delivery.checkpoints import Target
 from events.delivery.retries import Backoff
 from events.delivery.waiting import WaitTimeout, wait_for_messages
@@ -23,6 +24,7 @@ from processes.waiting import wait_until
 from tests.effects.models import Effect
 
 from .support.messages import DoThing, OtherHappened, ThingHappened
+from .support.windows import first_call_waits_for_the_second, keys_in_one_partition
 
 
 def emit(*messages):
@@ -134,28 +136,10 @@ def test_a_commit_during_a_window_of_calls_starts_its_call_at_once(
     # given a window of calls whose first call waits for the second to start, in a
     # process whose dispatcher knocks: the window looks at the log by itself only
     # every minute
-    from events.delivery import doorbell
-
     monkeypatch.setattr(doorbell, "LOST_KNOCK_SECONDS", 60.0)
-    first, second = (
-        "k0",
-        next(
-            f"k{i}"
-            for i in range(1, 100)
-            if partition_for(f"k{i}") == partition_for("k0")
-        ),
-    )
+    _, (first, second) = keys_in_one_partition(2)
     sub = subscribe("window", topics=("t.things",), concurrency=2)
-    first_started, second_started = threading.Event(), threading.Event()
-
-    @sub.handles(DoThing, outside=True)
-    def call(command, ctx):
-        if command.thing_id == first:
-            first_started.set()
-            assert second_started.wait(10), "the second call never started"
-        else:
-            second_started.set()
-
+    first_started, second_started = first_call_waits_for_the_second(sub, first)
     emit(DoThing(thing_id=first))
     assert first_started.wait(10)
     # when the second is committed while the first call is in flight

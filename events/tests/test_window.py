@@ -12,29 +12,21 @@ from django.db import connection, transaction
 
 import pytest
 
+from events.delivery import doorbell
 from events.delivery.drain import drain
 from events.delivery.retries import Backoff
 from events.log.outbox import publish
-from events.log.partitions import partition_for
 from events.models import Checkpoint, DeadLetter, InboxEntry, LogEntry
 
 from .support.messages import DoThing, ThingHappened
+from .support.windows import (
+    MEET,
+    first_call_waits_for_the_second,
+    keys_in_one_partition,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NO_WAIT = Backoff(base=timedelta(0), cap=timedelta(0))
-MEET = 10.0  # seconds a barrier waits before the test fails: only a broken window waits
-
-
-def keys_in_one_partition(count: int) -> tuple[int, list[str]]:
-    """``count`` keys that hash to the same partition, and that partition."""
-    by_partition: dict[int, list[str]] = {}
-    for i in range(10_000):
-        key = f"k{i}"
-        found = by_partition.setdefault(partition_for(key), [])
-        found.append(key)
-        if len(found) == count:
-            return partition_for(key), found
-    raise AssertionError("no partition got enough keys")
 
 
 def emit(*messages):
@@ -181,22 +173,11 @@ def test_a_message_committed_while_calls_are_in_flight_starts_when_a_drain_knock
     # given a window whose first call waits for the second to start, and a dispatcher
     # in this process that knocks, so the window looks at the log by itself only
     # every minute
-    from events.delivery import doorbell
-
     monkeypatch.setattr(doorbell, "LOST_KNOCK_SECONDS", 60.0)
     doorbell.knocking(True)
     partition, (first, second) = keys_in_one_partition(2)
     sub = subscribe("w", topics=("t.things",), concurrency=2)
-    first_started, second_started = threading.Event(), threading.Event()
-
-    @sub.handles(DoThing, outside=True)
-    def call(command, ctx):
-        if command.thing_id == first:
-            first_started.set()
-            assert second_started.wait(MEET), "the second call never started"
-        else:
-            second_started.set()
-
+    first_started, second_started = first_call_waits_for_the_second(sub, first)
     emit(DoThing(thing_id=first))
     try:
         running = threading.Thread(target=lambda: drain(sub, partition))
