@@ -11,9 +11,13 @@ Guarantees:
   published messages and the checkpoint move (compare-and-set) commit in one
   transaction (``events.delivery.recording``); a crash anywhere before commit leaves
   nothing, and the batch is read again.
-* **Outside handlers** run with no transaction open; their result (inbox row,
-  published messages, checkpoint) is recorded in a short transaction afterwards. A
-  crash between the two calls the handler again with the same ``ctx.idempotency_key``.
+* **Outside handlers** run with no transaction open; their results (inbox rows,
+  published messages, checkpoint) are recorded in a short transaction afterwards: the
+  calls of a run of outside messages together, once ``RECORD_SECONDS`` of calls have
+  passed, at the run's end, or before a failed call is counted (as a Kafka consumer
+  commits its offsets every interval, not every message). A crash before the record
+  calls those handlers again with the same ``ctx.idempotency_key``: at most
+  ``RECORD_SECONDS`` of calls, plus the one in progress, are made twice.
 * **Outages.** A subscription paused for an outage holds the partitions whose front
   message failed until a probe is due; then one drain takes the probe and delivers
   one message. A partition whose front message never failed tries it, a message at a
@@ -27,19 +31,24 @@ Guarantees:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from uuid import UUID
+
+from django.db import connection
 
 from ..errors import ConcurrencyConflict
 from ..log import reader
+from ..log.pending import PendingMessage
 from ..messages import Envelope
 from ..models import Checkpoint, SubscriptionPause
-from . import checkpoints, doorbell, outages, waiting, window
+from . import checkpoints, doorbell, inbox, outages, waiting, window
 from .checkpoints import CheckpointMoved, Where
 from .failures import DrainResult, record_failure
-from .handling import HandlerFailed, is_outside, local_effects
+from .handling import HandlerFailed, is_outside, local_effects, run_outside
 from .locks import drain_lock
-from .recording import Move, outside_call, record_delivery
+from .recording import Move, record_delivery, recorded
 from .subscriptions import Subscription
 
 logger = logging.getLogger("events.delivery")
@@ -47,6 +56,11 @@ logger = logging.getLogger("events.delivery")
 # Messages per drain turn; then the drain yields so one busy partition cannot starve
 # the others (the in-process dispatcher and the Celery task both re-queue it).
 TURN_LIMIT = 5000
+
+# The calls of a run of outside messages are recorded together once this much time
+# has gone to them: a 5 ms call shares its transaction with about nine others, a call
+# that takes this long or longer is recorded alone.
+RECORD_SECONDS = 0.05
 
 
 def drain(
@@ -239,14 +253,14 @@ def _deliver(
 def _segments(
     subscription: Subscription, batch: Sequence[Envelope], end: int
 ) -> Iterator[tuple[Sequence[Envelope], int]]:
-    """Runs of messages for handlers in this database, and each outside message alone,
-    with the offset each one's checkpoint move ends at."""
+    """Runs of messages for handlers in this database and runs of messages for outside
+    handlers, with the offset each run's checkpoint move ends at."""
     index = 0
     while index < len(batch):
+        outside = is_outside(subscription, batch[index])
         stop = index + 1
-        if not is_outside(subscription, batch[index]):
-            while stop < len(batch) and not is_outside(subscription, batch[stop]):
-                stop += 1
+        while stop < len(batch) and is_outside(subscription, batch[stop]) == outside:
+            stop += 1
         yield batch[index:stop], end if stop == len(batch) else batch[stop - 1].offset
         index = stop
 
@@ -257,10 +271,17 @@ def _deliver_segment(
     move: Move,
     result: DrainResult,
 ) -> None:
-    """One transaction for the segment; the one fallback when it fails: a message per
-    transaction, so that only the bad message counts a failed attempt."""
+    """Outside calls, or one transaction for the segment with one fallback when it
+    fails: a message per transaction, so that only the bad message counts a failed
+    attempt."""
+    if is_outside(subscription, segment[0]):
+        _deliver_calls(subscription, segment, move, result)
+        return
     try:
-        result.handled += _record(subscription, segment, move)
+        fresh = record_delivery(
+            subscription, segment, effects=local_effects(subscription), move=move
+        )
+        result.handled += len(fresh or ())
         return
     except (HandlerFailed, ConcurrencyConflict) as error:
         if len(segment) == 1:
@@ -275,12 +296,51 @@ def _deliver_segment(
         position = to
 
 
-def _record(subscription: Subscription, segment: Sequence[Envelope], move: Move) -> int:
-    """Record the segment's delivery; how many of its messages were fresh."""
-    effects = (
-        outside_call(subscription, segment[0])
-        if is_outside(subscription, segment[0])
-        else local_effects(subscription)
-    )
-    fresh = record_delivery(subscription, segment, effects=effects, move=move)
-    return len(fresh or ())
+def _deliver_calls(
+    subscription: Subscription,
+    run: Sequence[Envelope],
+    move: Move,
+    result: DrainResult,
+) -> None:
+    """Call the run's outside handlers in order, with no transaction open (messages
+    handled before are not called again), and record the calls made in one transaction
+    each time ``RECORD_SECONDS`` have gone to them, at the end, and before raising
+    _Failed for a call that failed (or for the first of a record whose stream appends
+    collided: its calls are made again, with their keys)."""
+    if connection.in_atomic_block:
+        raise RuntimeError("outside handlers must run with no transaction open")
+    handled_before = inbox.handled(subscription.name, [e.message_id for e in run])
+    position, index = move.expected, 0
+    while index < len(run):
+        began = time.monotonic()
+        published: dict[UUID, list[PendingMessage]] = {}
+        failure: HandlerFailed | None = None
+        while index < len(run):
+            envelope = run[index]
+            if envelope.message_id not in handled_before:
+                try:
+                    published[envelope.message_id] = run_outside(
+                        subscription, envelope
+                    ).published
+                except HandlerFailed as error:
+                    failure = error
+                    break
+            index += 1
+            if time.monotonic() - began >= RECORD_SECONDS:
+                break
+        if index > 0 and run[index - 1].offset > position:
+            end = move.to if index == len(run) else run[index - 1].offset
+            called = [e for e in run if position < e.offset <= end]
+            try:
+                fresh = record_delivery(
+                    subscription,
+                    called,
+                    effects=recorded(published),
+                    move=Move(move.partition, position, end),
+                )
+            except ConcurrencyConflict as conflict:
+                raise _Failed(called[0], conflict, position) from conflict
+            result.handled += len(fresh or ())
+            position = end
+        if failure is not None:
+            raise _Failed(run[index], failure.error, position) from failure

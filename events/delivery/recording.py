@@ -11,7 +11,7 @@ effect.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -40,10 +40,11 @@ def no_effects(fresh: list[Envelope]) -> list[PendingMessage]:
     return []
 
 
-def recorded(published: list[PendingMessage]) -> Effects:
-    """The effects of an outside call that already ran: what it published, written
-    only if its message is fresh (else they are in the log from its first record)."""
-    return lambda fresh: published if fresh else []
+def recorded(published: Mapping[UUID, Sequence[PendingMessage]]) -> Effects:
+    """The effects of outside calls that already ran: what each fresh message's call
+    published, by message id (a message not fresh has its publications in the log
+    from its first record)."""
+    return lambda fresh: [m for e in fresh for m in published.get(e.message_id, ())]
 
 
 def outside_call(subscription: Subscription, envelope: Envelope) -> Effects:
@@ -52,10 +53,10 @@ def outside_call(subscription: Subscription, envelope: Envelope) -> Effects:
     call published as the effects to record."""
     if connection.in_atomic_block:
         raise RuntimeError("outside handlers must run with no transaction open")
-    published: list[PendingMessage] = []
-    if not inbox.contains(subscription.name, envelope.message_id):
-        published = run_outside(subscription, envelope).published
-    return recorded(published)
+    if inbox.contains(subscription.name, envelope.message_id):
+        return no_effects
+    context = run_outside(subscription, envelope)
+    return recorded({envelope.message_id: context.published})
 
 
 def record_delivery(

@@ -212,10 +212,11 @@ def _advance(
     target = rest[0].offset - 1 if rest else window.read_to
     if recorded_now is None and target <= window.position:
         return False
+    calls = {recorded_now.message_id: published or []} if recorded_now else {}
     fresh = record_delivery(
         window.subscription,
         [recorded_now] if recorded_now is not None else [],
-        effects=recorded(published or []),
+        effects=recorded(calls),
         move=Move(window.partition, window.position, target),
     )
     window.position = max(window.position, target)
