@@ -4,8 +4,9 @@ scales out with Celery workers, until its partitions bind.
 The subscription (``bench.scale``) waits ``--call-ms`` (5 ms) per message outside any
 transaction, as a call to another service would (an ``outside=True`` handler). For
 each count of worker processes (1, 2, 4, 8, 16: one ``celery -A shop worker``
-with that many prefork processes), and each partition count (8, then 32), the log is
-emptied and loaded with ``--messages`` per busy drain (``min(workers, partitions)``
+with that many prefork processes, each draining with ``--threads`` lane threads,
+``EVENTS_WORKER_THREADS``), and each partition count (8, then 32), the log is emptied
+and loaded with ``--messages`` per busy drain (``min(workers x threads, partitions)``
 of them), every partition is woken, and the rate is taken between 10 % and 90 % of
 the messages delivered (the steady part: no start-up, no tail). A drain handles one
 partition's messages one at a time, so at most ``partitions`` drains run at once:
@@ -46,6 +47,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     add("--partitions", default="8,32", help="partition counts (comma list)")
     add("--messages", type=int, help="messages per busy drain (default 600)")
     add("--call-ms", type=float, default=5.0, help="the outside call's wait")
+    add(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("EVENTS_WORKER_THREADS", "2")),
+        help="drain threads per worker process and subscription (default 2)",
+    )
     add("--cost-messages", type=int, help="messages of the CPU cost (default 1000)")
     add("--no-repartition", action="store_true", help="skip the live raise 8 -> 16")
     add("--no-writers", action="store_true", help="skip the writers' head-lock rows")
@@ -55,8 +62,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.partitions = [int(p) for p in args.partitions.split(",")]
     args.messages = args.messages or (150 if args.quick else 600)
     args.cost_messages = args.cost_messages or (200 if args.quick else 1000)
-    if min(args.workers + args.partitions + [args.messages]) <= 0:
-        parser.error("workers, partitions and messages must be positive")
+    if min(args.workers + args.partitions + [args.messages, args.threads]) <= 0:
+        parser.error("workers, partitions, messages and threads must be positive")
     return args
 
 
@@ -64,6 +71,7 @@ def setup(args: argparse.Namespace) -> None:
     """The environment this process and its workers share, then Django."""
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
     os.environ["BENCH_SCALE_CALL_MS"] = str(args.call_ms)
+    os.environ["EVENTS_WORKER_THREADS"] = str(args.threads)  # the workers inherit it
     import django
 
     from bench.common import db
@@ -92,6 +100,13 @@ class Row:
         return asdict(self)
 
 
+def drains(workers: int, partitions: int) -> int:
+    """How many drains of the subscription can run at once."""
+    from django.conf import settings
+
+    return min(workers * settings.EVENTS_WORKER_THREADS, partitions)
+
+
 def measure(partitions: int, workers: int, messages: int) -> Row:
     from bench.app import handlers
     from bench.app.contracts import CallMade
@@ -100,7 +115,7 @@ def measure(partitions: int, workers: int, messages: int) -> Row:
     from events.models import InboxEntry
 
     subscription = handlers.calls
-    count = messages * min(workers, partitions)
+    count = messages * drains(workers, partitions)
     db.reset(partitions)
     heads = harness.preload(CallMade, count)
     db.analyze()
@@ -165,22 +180,26 @@ def follow(
             time.sleep(0.02)
 
 
-def table(rows: list[Row], call_ms: float) -> list[str]:
+def table(rows: list[Row], call_ms: float, threads: int) -> list[str]:
     """The table: each row's rate, its ratio to one worker on the same partitions,
-    and the bound ``min(workers, partitions)`` x the one-worker rate."""
+    the drains that can run at once, and the bound they set on that ratio (drains
+    over one worker's)."""
     single = {r.partitions: r.per_second for r in rows if r.workers == 1}
     lines = [
         f"I/O-bound subscription: {call_ms:g} ms outside call per message, one "
-        "drain per partition at a time",
-        f"{'partitions':>10} {'workers':>7} {'messages':>8} {'msgs/s':>8} "
-        f"{'x 1 worker':>10} {'bound x':>7} {'overall/s':>9} {'load 1m':>13}",
+        f"drain per partition at a time, {threads} drain threads per worker process",
+        f"{'partitions':>10} {'workers':>7} {'drains':>6} {'messages':>8} "
+        f"{'msgs/s':>8} {'x 1 worker':>10} {'bound x':>7} {'overall/s':>9} "
+        f"{'load 1m':>13}",
     ]
     for r in rows:
         base = single.get(r.partitions)
         ratio = f"{r.per_second / base:.2f}" if base else "-"
+        at_once = drains(r.workers, r.partitions)
+        bound = at_once / drains(1, r.partitions)
         lines.append(
-            f"{r.partitions:>10} {r.workers:>7} {r.messages:>8} {r.per_second:>8.0f} "
-            f"{ratio:>10} {min(r.workers, r.partitions):>7} {r.overall:>9.0f} "
+            f"{r.partitions:>10} {r.workers:>7} {at_once:>6} {r.messages:>8} "
+            f"{r.per_second:>8.0f} {ratio:>10} {bound:>7g} {r.overall:>9.0f} "
             f"{r.load_before:>6.1f}->{r.load_after:<5.1f}"
         )
     top = [r for r in rows if r.partitions == 32 and r.workers == 16]
@@ -208,6 +227,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "call_ms": args.call_ms,
+        "threads": args.threads,
         "pool": "prefork: one celery worker with N processes",
         "load_start": os.getloadavg(),
     }
@@ -227,7 +247,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     f"{rows[-1].per_second:.0f} msgs/s"
                 )
         workers.purge()
-    lines = [*table(rows, args.call_ms), *cost_lines(cost, os.cpu_count() or 1)]
+    lines = table(rows, args.call_ms, args.threads)
+    lines += cost_lines(cost, os.cpu_count() or 1)
     result: dict[str, Any] = {
         "meta": meta,
         "rows": [r.as_dict() for r in rows],
