@@ -16,7 +16,6 @@ CPU time is measured and printed, so its share of the machine is visible.
 from __future__ import annotations
 
 import http.client
-import math
 import threading
 import time
 from collections import Counter
@@ -24,16 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.common.report import percentile
+
 # (method, path, body bytes or None, extra headers)
 Request = tuple[str, str, bytes | None, dict[str, str]]
 # Builds user ``user``'s next request; it runs in that user's thread.
 RequestFactory = Callable[[int], Request]
 TIMEOUT_SECONDS = 30.0
-
-
-def percentile(ordered: list[float], p: float) -> float:
-    """Nearest-rank percentile of an ascending, non-empty list."""
-    return ordered[max(math.ceil(p / 100 * len(ordered)) - 1, 0)]
 
 
 @dataclass

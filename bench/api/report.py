@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.api.load import Phase, percentile
-from bench.common.report import load_average
+from bench.api.load import Phase
+from bench.common.report import load_average, percentile
 
 ROWS = (
     ("health", "GET /health/live, before"),

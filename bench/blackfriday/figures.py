@@ -20,6 +20,7 @@ from django.db.models import Count, Sum
 
 from bench.blackfriday.hops import hops
 from bench.blackfriday.load import InFlight, Placement
+from bench.common.report import percentile
 from events.delivery.subscriptions import registry
 from events.models import LogEntry, SagaInstance
 from events.ops import status
@@ -37,14 +38,6 @@ SELECT l.key, count(*) FROM payments_fake_provider_charge c
 LEFT JOIN events_log l ON c.idempotency_key = 'payments:' || l.message_id::text
 WHERE c.succeeded GROUP BY l.key
 """
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile (NaN for no values)."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(math.ceil(p / 100 * len(ordered)) - 1, 0)]
 
 
 def order_times() -> dict[str, dict[str, Any]]:
@@ -111,6 +104,7 @@ def measure(
         "errors": Counter(p.error for p in placement.orders if p.error).most_common(5),
         "placement_seconds": placement.seconds,
         "accept_ms": _spread(latencies),
+        "accept_latencies_ms": sorted(latencies),  # pooled over rounds (report.py)
         "accept_service_ms": _spread(services),
         "confirmed": len(confirmed_at),
         "rejected": sum(REJECTED in t for t in times.values()),

@@ -1,9 +1,12 @@
 """``make bench-blackfriday`` (``python -m bench.blackfriday``): does the shop keep
 taking orders when the payment provider slows to 8 s and the mail server is down?
 
-One run, two phases with the same load and the same shop: the provider answering in
-8 s, then in 200 ms; the mail server refusing connections in both (notifications
-fail, retry, dead-letter). Each phase empties the database and the broker, starts
+One run, phases with the same load and the same shop: the provider answering in 8 s,
+then in 200 ms, then (``--rounds 2``, the default) in 200 ms and in 8 s again, so
+that a machine that grows busier or quieter over the run weighs on both providers
+alike (an ABBA order); the mail server refuses connections in all of them
+(notifications fail, retry, dead-letter). The accept ratios are taken over each
+provider's phases pooled. Each phase empties the database and the broker, starts
 the two production workers (default queue, prefork, with the beat; payments queue,
 threads), stocks the shop, places orders open loop at a fixed rate through the
 accept path (``events.bus.execute(PlaceOrder(...))`` in this process: no HTTP), waits
@@ -55,6 +58,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         help="payments worker threads (default: one per partition drain)",
     )
+    add(
+        "--rounds",
+        type=int,
+        help="slow-fast pairs, every second one reversed (default 2; --quick 1)",
+    )
     add("--prefork", type=int, default=2, help="default-queue worker processes")
     add("--placers", type=int, default=8, help="threads placing orders")
     add("--drain-seconds", type=float, help="longest wait after the last placement")
@@ -64,8 +72,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.rate = args.rate or (4.0 if args.quick else 6.0)
     args.seconds = args.seconds or (8.0 if args.quick else 40.0)
     args.drain_seconds = args.drain_seconds or (180.0 if args.quick else 480.0)
-    if min(args.rate, args.seconds, args.prefork, args.placers) <= 0:
-        parser.error("--rate, --seconds, --prefork and --placers must be positive")
+    args.rounds = args.rounds or (1 if args.quick else 2)
+    if min(args.rate, args.seconds, args.prefork, args.placers, args.rounds) <= 0:
+        parser.error(
+            "--rate, --seconds, --prefork, --placers and --rounds must be positive"
+        )
     return args
 
 
@@ -147,13 +158,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "drain_seconds": args.drain_seconds,
         "seed": args.seed,
         "quick": args.quick,
+        "rounds": args.rounds,
         "load_before": os.getloadavg(),
     }
     started = time.perf_counter()
     broker = Broker()
     phases = {}
     try:
-        for name, provider_ms in (("slow", args.slow_ms), ("fast", args.fast_ms)):
+        for name, provider_ms in schedule(args):
             phases[name] = phase(
                 args,
                 broker,
@@ -170,6 +182,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "phases": phases,
         "ratios": ratios(phases.values()),
     }
+
+
+def schedule(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """The phases in order, named by provider and round: slow, fast, then fast, slow
+    in the second round, and so on."""
+    pair = [("slow", args.slow_ms), ("fast", args.fast_ms)]
+    phases = []
+    for number in range(1, args.rounds + 1):
+        for name, ms in pair if number % 2 else pair[::-1]:
+            phases.append((f"{name}-{number}" if args.rounds > 1 else name, ms))
+    return phases
 
 
 def phase(

@@ -1,15 +1,24 @@
-"""What every bench's report shares: the load-average line and where the figures go
-(the table on stdout, the JSON under ``var/bench/``)."""
+"""What every bench's report shares: the load-average line, percentiles, and where
+the figures go (the table on stdout, the JSON under ``var/bench/``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from bench.common.cli import save_json
 
 BUSY = "; NOTE: busy before the start, figures are lower than on an idle box"
+
+
+def percentile(values: Iterable[float], p: float) -> float:
+    """Nearest-rank percentile (NaN for no values)."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    return ordered[max(math.ceil(p / 100 * len(ordered)) - 1, 0)]
 
 
 def load_average(meta: Mapping[str, Any], *, after_note: str = "") -> str:

@@ -20,6 +20,7 @@ from bench.app import handlers
 from bench.app.contracts import Ping
 from bench.app.models import Handled
 from bench.common import db, harness, workers
+from bench.common.report import percentile
 from events.dispatch.celery import CeleryDispatcher
 from events.log import reader
 from events.log.outbox import publish
@@ -45,11 +46,6 @@ class Latency:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
-
-
-def percentile(ordered: list[float], p: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    return ordered[max(math.ceil(p / 100 * len(ordered)) - 1, 0)]
 
 
 def measure(

@@ -15,6 +15,7 @@ import pytest
 from bench.app import provider
 from bench.blackfriday.figures import double_charges, oversells, percentile
 from bench.blackfriday.report import ratios
+from bench.blackfriday.run import parse, schedule
 from bench.common.harness import NullDispatcher
 from events.dispatch.current import set_dispatcher
 from events.log.outbox import publish
@@ -141,6 +142,29 @@ def test_oversells_counts_units_taken_beyond_the_stock_put_in():
 
 
 def test_the_accept_ratio_is_the_slower_providers_over_the_faster_whatever_the_order():
-    slow = {"provider_ms": 8000, "accept_ms": {"p50": 6.0, "p99": 30.0}}
-    fast = {"provider_ms": 200, "accept_ms": {"p50": 5.0, "p99": 20.0}}
+    slow = {"provider_ms": 8000, "accept_latencies_ms": [6.0] * 98 + [30.0] * 2}
+    fast = {"provider_ms": 200, "accept_latencies_ms": [5.0] * 98 + [20.0] * 2}
     assert ratios([slow, fast]) == ratios([fast, slow]) == {"p50": 1.2, "p99": 1.5}
+
+
+def test_the_accept_ratio_pools_each_providers_rounds():
+    # given two rounds in ABBA order, one provider slow in its first phase only
+    phases = [
+        {"provider_ms": 8000, "accept_latencies_ms": [10.0] * 50},
+        {"provider_ms": 200, "accept_latencies_ms": [5.0] * 50},
+        {"provider_ms": 200, "accept_latencies_ms": [5.0] * 50},
+        {"provider_ms": 8000, "accept_latencies_ms": [5.0] * 50},
+    ]
+    # then each percentile is over the 100 answers of each provider
+    assert ratios(phases) == {"p50": 1.0, "p99": 2.0}
+
+
+def test_two_rounds_run_the_providers_in_abba_order():
+    args = parse(["--slow-ms", "8000", "--fast-ms", "200"])
+    assert schedule(args) == [
+        ("slow-1", 8000),
+        ("fast-1", 200),
+        ("fast-2", 200),
+        ("slow-2", 8000),
+    ]
+    assert schedule(parse(["--quick"])) == [("slow", 8000), ("fast", 200)]
