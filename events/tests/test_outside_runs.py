@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.utils import timezone
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 import pytest
 
