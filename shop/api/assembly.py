@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ninja import NinjaAPI, Swagger
+from ninja.errors import ValidationError, ValidationErrorContext
 from ninja.openapi.schema import OpenAPISchema
 from ninja.operation import Operation
 
@@ -49,6 +50,25 @@ DESCRIPTION = """The storefront API of the shop.
 class ShopAPI(NinjaAPI):
     def get_openapi_operation_id(self, operation: Operation) -> str:
         return operation.view_func.__name__
+
+    def validation_error_from_error_contexts(
+        self, error_contexts: list[ValidationErrorContext[Any]]
+    ) -> ValidationError:
+        """Field locations as the client sent them: ``["body", "items", 0,
+        "quantity"]``. When one schema is the whole body, ninja reads it under the
+        view's parameter name (``__read_from_single_attr__``), a name the client
+        never sees, and puts it after ``"body"``: it is taken out here."""
+        error = super().validation_error_from_error_contexts(error_contexts)
+        wrapped = {
+            getattr(context.model, "__read_from_single_attr__", None)
+            for context in error_contexts
+            if context.model.__ninja_param_source__ == "body"
+        } - {None}
+        for item in error.errors:
+            loc = tuple(item["loc"])
+            if loc[:1] == ("body",) and loc[1:2] and loc[1] in wrapped:
+                item["loc"] = ("body", *loc[2:])
+        return error
 
     def get_openapi_schema(
         self,

@@ -179,3 +179,14 @@ def test_errors_elsewhere_stay_django_pages(storefront):
     response = storefront.get(f"{storefront.root}/no-such-page")
     assert response.status_code == 404
     assert not response.headers["Content-Type"].startswith("application/problem")
+
+
+def test_field_locations_name_the_fields_the_client_sent(storefront):
+    # given a registration without its name
+    response = storefront.post(
+        "/customers", json={"email": "a@example.com", "password": "walrus-tandem-88"}
+    )
+    # then the location starts at the body, as the client sent it: never with the
+    # name of the view's parameter that ninja reads the body into
+    problem = assert_problem(response, 422)
+    assert [e["loc"] for e in problem["errors"]] == [["body", "name"]]
