@@ -91,6 +91,7 @@ def record_delivery(
                 to=move.to,
                 handled=working,
             )
-        elif move is not None and working:
-            checkpoints.handled(subscription.name, move.partition)
+        elif working:  # no move: a window's message ahead of others, a redrive
+            partition = move.partition if move is not None else claimed[0].partition
+            checkpoints.handled(subscription.name, partition)
     return fresh
