@@ -36,8 +36,6 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from uuid import UUID
 
-from django.db import connection
-
 from ..errors import ConcurrencyConflict
 from ..log import reader
 from ..log.pending import PendingMessage
@@ -48,7 +46,7 @@ from .checkpoints import CheckpointMoved, Where
 from .failures import DrainResult, record_failure
 from .handling import HandlerFailed, is_outside, local_effects, run_outside
 from .locks import drain_lock
-from .recording import Move, record_delivery, recorded
+from .recording import Move, record_delivery, recorded, require_no_transaction
 from .subscriptions import Subscription
 
 logger = logging.getLogger("events.delivery")
@@ -307,30 +305,14 @@ def _deliver_calls(
     each time ``RECORD_SECONDS`` have gone to them, at the end, and before raising
     _Failed for a call that failed (or for the first of a record whose stream appends
     collided: its calls are made again, with their keys)."""
-    if connection.in_atomic_block:
-        raise RuntimeError("outside handlers must run with no transaction open")
+    require_no_transaction()
     handled_before = inbox.handled(subscription.name, [e.message_id for e in run])
-    position, index = move.expected, 0
-    while index < len(run):
-        began = time.monotonic()
-        published: dict[UUID, list[PendingMessage]] = {}
-        failure: HandlerFailed | None = None
-        while index < len(run):
-            envelope = run[index]
-            if envelope.message_id not in handled_before:
-                try:
-                    published[envelope.message_id] = run_outside(
-                        subscription, envelope
-                    ).published
-                except HandlerFailed as error:
-                    failure = error
-                    break
-            index += 1
-            if time.monotonic() - began >= RECORD_SECONDS:
-                break
-        if index > 0 and run[index - 1].offset > position:
-            end = move.to if index == len(run) else run[index - 1].offset
-            called = [e for e in run if position < e.offset <= end]
+    position, start = move.expected, 0
+    while start < len(run):
+        stop, published, failure = _make_calls(subscription, run, start, handled_before)
+        if stop > start:
+            called = run[start:stop]
+            end = move.to if stop == len(run) else called[-1].offset
             try:
                 fresh = record_delivery(
                     subscription,
@@ -341,6 +323,30 @@ def _deliver_calls(
             except ConcurrencyConflict as conflict:
                 raise _Failed(called[0], conflict, position) from conflict
             result.handled += len(fresh or ())
-            position = end
+            position, start = end, stop
         if failure is not None:
-            raise _Failed(run[index], failure.error, position) from failure
+            raise _Failed(run[stop], failure.error, position) from failure
+
+
+def _make_calls(
+    subscription: Subscription,
+    run: Sequence[Envelope],
+    start: int,
+    handled_before: set[UUID],
+) -> tuple[int, dict[UUID, list[PendingMessage]], HandlerFailed | None]:
+    """Call from ``run[start]`` on until ``RECORD_SECONDS`` have passed, the run ends
+    or a call fails; returns where it stopped (the failed message's index, if one
+    failed), what each call published, and the failure."""
+    began = time.monotonic()
+    published: dict[UUID, list[PendingMessage]] = {}
+    for index in range(start, len(run)):
+        envelope = run[index]
+        if envelope.message_id not in handled_before:
+            try:
+                context = run_outside(subscription, envelope)
+            except HandlerFailed as error:
+                return index, published, error
+            published[envelope.message_id] = context.published
+        if time.monotonic() - began >= RECORD_SECONDS:
+            return index + 1, published, None
+    return len(run), published, None

@@ -47,12 +47,17 @@ def recorded(published: Mapping[UUID, Sequence[PendingMessage]]) -> Effects:
     return lambda fresh: [m for e in fresh for m in published.get(e.message_id, ())]
 
 
+def require_no_transaction() -> None:
+    """Outside handlers must never hold a transaction while they call out."""
+    if connection.in_atomic_block:
+        raise RuntimeError("outside handlers must run with no transaction open")
+
+
 def outside_call(subscription: Subscription, envelope: Envelope) -> Effects:
     """Call the message's outside handler, with no transaction open, unless it was
     handled before (its inbox row: a redelivery calls nothing), and return what the
     call published as the effects to record."""
-    if connection.in_atomic_block:
-        raise RuntimeError("outside handlers must run with no transaction open")
+    require_no_transaction()
     if inbox.contains(subscription.name, envelope.message_id):
         return no_effects
     context = run_outside(subscription, envelope)
