@@ -1,13 +1,13 @@
 """Placing the orders open loop, and watching the provider while they go through.
 
-Open loop: order ``i`` is due at ``start + i / rate`` whatever happened to the ones
-before it. The main thread hands each order to a pool of placer threads at its due
-time; a placer runs the accept path, ``events.bus.execute(PlaceOrder(...))`` (one
-durable transaction, then the wake-ups after commit; no HTTP), and the accept latency
-is taken from the due time, not from when a placer got to it: a slow accept that
-makes the next orders wait shows in their latency instead of slowing the schedule
-down (no coordinated omission). The service time (from the start of ``execute``) is
-kept beside it.
+Open loop: each order is due at its instant (``bench.blackfriday.arrivals``),
+whatever happened to the ones before it. The main thread hands each order to a pool of
+placer threads at its due time; a placer runs the accept path,
+``events.bus.execute(PlaceOrder(...))`` (one durable transaction, then the wake-ups
+after commit; no HTTP), and the accept latency is taken from the due time, not from
+when a placer got to it: a slow accept that makes the next orders wait shows in their
+latency instead of slowing the schedule down (no coordinated omission). The service
+time (from the start of ``execute``) is kept beside it.
 """
 
 from __future__ import annotations
@@ -63,12 +63,13 @@ def warm_up(order: Planned) -> None:
 def place(
     planned: list[Planned],
     *,
-    rate: float,
+    due: list[float],
     placers: int,
     progress: Callable[[int], None],
 ) -> Placement:
-    """Place every order at its due time from ``placers`` threads (each connected to
-    the database before the first is due); returns once the last one has returned."""
+    """Place each order at its ``due`` offset (seconds from the start) from ``placers``
+    threads (each connected to the database before the first is due); returns once the
+    last one has returned."""
     work: queue.Queue[Placed | None] = queue.Queue()
     done: list[Placed] = []
     lock = threading.Lock()
@@ -104,14 +105,14 @@ def place(
         thread.start()
     ready.wait()
     wall_started = time.time()
-    started = time.perf_counter() + 0.05  # the first order is due in 50 ms
+    started = time.perf_counter() + 0.05  # the clock starts in 50 ms
     try:
-        for index, order in enumerate(planned):
-            due = started + index / rate
-            delay = due - time.perf_counter()
+        for order, offset in zip(planned, due, strict=True):
+            at = started + offset
+            delay = at - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            work.put(Placed(order, due))
+            work.put(Placed(order, at))
     finally:
         for _ in threads:
             work.put(None)

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.blackfriday.arrivals import ARRIVALS, arrivals
 from bench.common.cli import step, stop_on_signals
 
 if TYPE_CHECKING:
@@ -66,7 +67,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     add("--prefork", type=int, default=2, help="default-queue worker processes")
     add("--placers", type=int, default=8, help="threads placing orders")
     add("--drain-seconds", type=float, help="longest wait after the last placement")
-    add("--seed", type=int, default=1128, help="order mix random seed")
+    add(
+        "--arrivals",
+        choices=ARRIVALS,
+        default="poisson",
+        help="when orders are due: Poisson (random, the same instants in every"
+        " phase; default) or evenly spaced",
+    )
+    add("--seed", type=int, default=1128, help="order mix and arrivals random seed")
     add("--out", type=Path, help="JSON (default var/bench/blackfriday.json)")
     args = parser.parse_args(argv)
     args.rate = args.rate or (4.0 if args.quick else 6.0)
@@ -130,7 +138,7 @@ def payments_concurrency() -> tuple[int, str]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from django.conf import settings
 
-    from bench.blackfriday.report import ratios
+    from bench.blackfriday.report import ratio_intervals, ratios
     from bench.blackfriday.workers import Broker
     from bench.common import db
 
@@ -146,6 +154,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "accept": "events.bus.execute(PlaceOrder) in the bench process; no HTTP",
         "rate": args.rate,
         "seconds": args.seconds,
+        "arrivals": args.arrivals,
         "placers": args.placers,
         "smtp": os.environ["EMAIL_URL"].removeprefix("smtp://"),
         "partitions": settings.EVENTS_PARTITIONS,
@@ -181,6 +190,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "meta": meta,
         "phases": phases,
         "ratios": ratios(phases.values()),
+        "ratio_intervals": ratio_intervals(phases.values()),
     }
 
 
@@ -241,7 +251,12 @@ def phase(
         try:
             with progress(orders, "place") as bar:
                 placement = load.place(
-                    planned, rate=args.rate, placers=args.placers, progress=bar.update
+                    planned,
+                    due=arrivals(
+                        len(planned), rate=args.rate, kind=args.arrivals, seed=args.seed
+                    ),
+                    placers=args.placers,
+                    progress=bar.update,
                 )
             accepted = {
                 str(p.planned.command.order_id) for p in placement.orders if p.accepted

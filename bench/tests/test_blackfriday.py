@@ -3,6 +3,7 @@ invariants it reports as "must be 0" (a check that could never see a violation w
 prove nothing). Run with ``pytest bench/tests``; the bench itself is ``make
 bench-blackfriday``."""
 
+import statistics
 import threading
 from decimal import Decimal
 from uuid import uuid4
@@ -13,8 +14,9 @@ from django.test import override_settings
 import pytest
 
 from bench.app import provider
+from bench.blackfriday.arrivals import arrivals
 from bench.blackfriday.figures import double_charges, oversells, percentile
-from bench.blackfriday.report import ratios
+from bench.blackfriday.report import ratio_intervals, ratios
 from bench.blackfriday.run import parse, schedule
 from bench.common.harness import NullDispatcher
 from events.dispatch.current import set_dispatcher
@@ -168,3 +170,47 @@ def test_two_rounds_run_the_providers_in_abba_order():
         ("slow-2", 8000),
     ]
     assert schedule(parse(["--quick"])) == [("slow", 8000), ("fast", 200)]
+
+
+def test_even_arrivals_are_spaced_by_the_rate():
+    assert arrivals(4, rate=2.0, kind="even", seed=1) == [0.0, 0.5, 1.0, 1.5]
+
+
+def test_poisson_arrivals_are_random_instants_over_the_same_span():
+    # given the bench's load: 240 orders at 6/s
+    due = arrivals(240, rate=6.0, kind="poisson", seed=1128)
+    gaps = [later - earlier for earlier, later in zip(due, due[1:], strict=False)]
+    # then: every order within the 40 s, in order, and the same instants for a seed
+    assert len(due) == 240 and 0.0 <= due[0] and due[-1] < 40.0
+    assert due == sorted(due) == arrivals(240, rate=6.0, kind="poisson", seed=1128)
+    assert due != arrivals(240, rate=6.0, kind="poisson", seed=1129)
+    # and the gaps are those of a Poisson process, not a period: exponential, so
+    # their spread is about their mean (for evenly spaced arrivals it is 0)
+    mean, spread = statistics.fmean(gaps), statistics.pstdev(gaps)
+    assert 0.8 / 6.0 < mean < 1.2 / 6.0
+    assert 0.8 < spread / mean < 1.2
+
+
+def test_arrivals_must_be_a_known_kind():
+    with pytest.raises(ValueError, match="poisson, even"):
+        arrivals(3, rate=1.0, kind="bursty", seed=1)
+    assert parse([]).arrivals == "poisson"
+    assert parse(["--arrivals", "even"]).arrivals == "even"
+
+
+def test_the_accept_ratios_come_with_their_bootstrap_interval():
+    # given two providers with the same accept latencies but for one slow outlier
+    same = [float(n) for n in range(1, 101)]
+    phases = [
+        {"provider_ms": 8000, "accept_latencies_ms": [*same, 500.0]},
+        {"provider_ms": 200, "accept_latencies_ms": [*same, 100.0]},
+    ]
+    intervals = ratio_intervals(phases, resamples=300)
+    # then each interval holds the ratio measured (1.0: the p99 of 101 accepts is the
+    # second slowest); the p99's reaches far above it, as a draw that takes the
+    # outlier twice makes it the p99 of the slow side
+    measured = ratios(phases)
+    (low50, high50), (low99, high99) = intervals["p50"], intervals["p99"]
+    assert low50 <= measured["p50"] == 1.0 <= high50
+    assert low99 <= measured["p99"] == 1.0 and high99 >= 2.0
+    assert ratio_intervals(phases, resamples=300) == intervals  # seeded
