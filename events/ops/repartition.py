@@ -46,7 +46,7 @@ class Standing:
     """A subscription as the plan found it."""
 
     subscription: str
-    lag: int  # messages of its topics past its checkpoints
+    lag: int  # messages it handles past its checkpoints (as events status counts)
     retrying: list[str]  # "p3@120 (attempt 2): error", one per partition
 
 
@@ -122,8 +122,9 @@ def _generation(last: PartitionCut | None) -> int:
 
 
 def _standings() -> list[Standing]:
-    """Every subscription's lag (messages of its topics past its checkpoints: one
-    query each) and the messages it is retrying (one query for all)."""
+    """Every subscription's lag (the messages it handles past its checkpoints, one
+    query each: those it only passes cost its drain nothing, and ``events status``
+    counts the same) and the messages it is retrying (one query for all)."""
     found = list(Checkpoint.objects.all())
     positions = {(c.subscription, c.partition): c.position for c in found}
     retrying: dict[str, list[str]] = {}
@@ -141,7 +142,9 @@ def _standings() -> list[Standing]:
             if position is None:
                 position = checkpoints.initial_position(subscription, partition)
             behind |= Q(partition=partition, offset__gt=position)
-        lag = LogEntry.objects.filter(topic__in=subscription.topics).filter(behind)
+        lag = LogEntry.objects.filter(
+            behind, topic__in=subscription.topics, type__in=subscription.handled_types
+        )
         standings.append(
             Standing(
                 subscription=subscription.name,

@@ -30,7 +30,7 @@ from events.ops import repartition
 from processes.waiting import wait_until
 from tests.effects.models import Effect
 
-from .support.messages import ThingHappened
+from .support.messages import DoThing, ThingHappened
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NO_WAIT = Backoff(base=timedelta(0), cap=timedelta(0))
@@ -290,6 +290,20 @@ def test_a_subscription_far_behind_refuses_the_raise(subscribe):
     # and a second raise waits for the first to settle
     with pytest.raises(CommandError, match="raise from 8 to 16 .* has not settled"):
         run_command(32)
+
+
+def test_messages_a_subscription_only_passes_are_no_lag_that_refuses(subscribe):
+    # given a subscription of t.things that handles ThingHappened only, and 10
+    # messages of its topic of another type past its checkpoints
+    recording(subscribe, "picky")
+    emit(*(DoThing(thing_id=f"k{i}") for i in range(10)))
+    # then the plan shows it caught up, as events status does, and a limit of 5 lets
+    # the raise through
+    standings = {s.subscription: s for s in repartition.plan(16).standings}
+    assert standings["picky"].lag == 0
+    with pytest.raises(CommandError, match="picky has 10 messages of the old layout"):
+        run_command(16, "--max-lag", 5, "--timeout", 0.5)
+    assert layout.partition_count() == 16
 
 
 def test_the_command_follows_the_drain_until_every_subscription_has_passed(
