@@ -8,7 +8,8 @@ alike (an ABBA order); the mail server refuses connections in all of them
 (notifications fail, retry, dead-letter). The accept ratios are taken over each
 provider's phases pooled. Each phase empties the database and the broker, starts
 the two production workers (default queue, prefork, with the beat; payments queue,
-threads), stocks the shop, places orders open loop at a fixed rate through the
+threads), stocks the shop, places orders open loop at a mean rate (Poisson arrivals,
+the same instants in every phase: ``bench.blackfriday.arrivals``) through the
 accept path (``events.bus.execute(PlaceOrder(...))`` in this process: no HTTP), waits
 until every accepted order is final (or a bounded drain time after the last
 placement), then reads the figures from the event log and the participants' books
