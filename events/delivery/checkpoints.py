@@ -192,8 +192,13 @@ def behind_ranges(
     subscription's checkpoint trails what it may read: no retry waiting, no pause
     with no probe due, no gate of a repartition closed."""
     now = now or timezone.now()
-    heads = reader.heads()
+    # Checkpoints before heads, each in a statement of its own: a drain that commits
+    # between the two moves a checkpoint and writes what its handler published in one
+    # transaction, so the heads read after show that message past the checkpoints read
+    # before. Read the other way round, the moved checkpoint met a head without it, and
+    # the look said nothing waits while the message did.
     checkpoints = {(c.subscription, c.partition): c for c in Checkpoint.objects.all()}
+    heads = reader.heads()
     gates = layout.gates()
     pauses = {p.subscription: p for p in SubscriptionPause.objects.all()}
     behind = []

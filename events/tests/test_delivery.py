@@ -119,6 +119,32 @@ def test_a_sweep_wakes_only_where_a_handled_type_waits(subscribe):
     assert behind == {("s", rename.partition), ("s", thing.partition)}
 
 
+def test_a_look_sees_what_a_drain_hands_on_while_it_looks(subscribe, monkeypatch):
+    # given a, which handles DoThing and publishes OtherHappened, which b handles
+    a = subscribe("a", topics=("t.things",))
+
+    @a.handles(DoThing)
+    def hand_on(command, ctx):
+        ctx.publish(OtherHappened(thing_id=command.thing_id))
+
+    subscribe("b", topics=("t.other",)).on(OtherHappened)(record("b"))
+    (item,) = emit(DoThing(thing_id="k"))
+    # when a's drain commits while the look is between its reads (after the heads)
+    real_heads = reader.heads
+
+    def heads_then_a_drain():
+        seen = real_heads()
+        monkeypatch.setattr(reader, "heads", real_heads)
+        assert drain(a, item.partition).handled == 1
+        return seen
+
+    monkeypatch.setattr(reader, "heads", heads_then_a_drain)
+    # then the look does not say that nothing waits (b's message does), and the next
+    # one names b
+    assert checkpoints.pending_targets()
+    assert ("b", item.partition) in checkpoints.pending_targets()
+
+
 def keys_on_two_partitions() -> tuple[str, str]:
     first = "k0"
     other = next(
