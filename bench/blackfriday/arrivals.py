@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import random
 
-ARRIVALS = ("poisson", "even")
+# Each kind, as the report's header names it.
+ARRIVALS = {
+    "poisson": "Poisson arrivals (seed {seed}, the same instants in every phase)",
+    "even": "evenly spaced",
+}
 
 
 def arrivals(count: int, *, rate: float, kind: str, seed: int) -> list[float]:

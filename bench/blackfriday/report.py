@@ -7,6 +7,7 @@ import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from bench.blackfriday.arrivals import ARRIVALS
 from bench.common.report import load_average, percentile
 
 TARGET_ACCEPT_RATIO = 1.2  # accept p50 and p99 at 8 s within 1.2x of those at 200 ms
@@ -14,10 +15,7 @@ TARGET_ACCEPT_RATIO = 1.2  # accept p50 and p99 at 8 s within 1.2x of those at 2
 # over the second half of the placing.
 KEEP_PACE = 0.9
 RESAMPLES = 1000  # bootstrap draws of the accept ratios (ratio_intervals)
-_ARRIVALS = {  # load.arrivals
-    "poisson": "Poisson arrivals (seed {seed}, the same instants in every phase)",
-    "even": "evenly spaced",
-}
+RATIOS = (("p50", 50), ("p99", 99))  # the accept ratios' names and percentiles
 
 Phase = dict[str, Any]
 
@@ -28,8 +26,7 @@ def ratios(phases: Iterable[Phase]) -> dict[str, float]:
     given either way round)."""
     slow, fast = sorted(pooled(phases).items(), reverse=True)
     return {
-        name: _div(percentile(slow[1], q), percentile(fast[1], q))
-        for name, q in (("p50", 50), ("p99", 99))
+        name: _div(percentile(slow[1], q), percentile(fast[1], q)) for name, q in RATIOS
     }
 
 
@@ -43,11 +40,11 @@ def ratio_intervals(
     a fair share of runs; the interval shows how far a ratio is that."""
     slow, fast = (values for _, values in sorted(pooled(phases).items(), reverse=True))
     draw = random.Random(seed)
-    drawn: dict[str, list[float]] = {"p50": [], "p99": []}
+    drawn: dict[str, list[float]] = {name: [] for name, _ in RATIOS}
     for _ in range(resamples):
         again_slow = draw.choices(slow, k=len(slow))
         again_fast = draw.choices(fast, k=len(fast))
-        for name, q in (("p50", 50), ("p99", 99)):
+        for name, q in RATIOS:
             drawn[name].append(
                 _div(percentile(again_slow, q), percentile(again_fast, q))
             )
@@ -189,7 +186,7 @@ def render(results: dict[str, Any]) -> str:
         "accept = events.bus.execute(PlaceOrder) in the bench process (command"
         f" execution and commit, no HTTP), from {meta['placers']} placer threads",
         f"open loop: {meta['rate']:g} orders/s for {meta['seconds']:g} s per phase,"
-        f" {_ARRIVALS[meta['arrivals']].format(seed=meta['seed'])};"
+        f" {ARRIVALS[meta['arrivals']].format(seed=meta['seed'])};"
         f" mail server down (SMTP to {meta['smtp']}: refused)",
         f"{meta['partitions']} partitions; payments concurrency per partition: asked"
         f" {meta['payments_concurrency_asked']}, in the code"

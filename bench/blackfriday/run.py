@@ -70,7 +70,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     add("--drain-seconds", type=float, help="longest wait after the last placement")
     add(
         "--arrivals",
-        choices=ARRIVALS,
+        choices=list(ARRIVALS),
         default="poisson",
         help="when orders are due: Poisson (random, the same instants in every"
         " phase; default) or evenly spaced",
