@@ -106,6 +106,12 @@ def measure(
         "accept_ms": _spread(latencies),
         "accept_latencies_ms": sorted(latencies),  # pooled over rounds (report.py)
         "accept_service_ms": _spread(services),
+        # when each accept was due (s into the placing), its latency and service time
+        # (ms), in due order: where a phase's slowest accepts fall
+        "accept_timeline": sorted(
+            (p.due - placement.started, p.latency * 1000, p.service * 1000)
+            for p in accepted
+        ),
         "confirmed": len(confirmed_at),
         "rejected": sum(REJECTED in t for t in times.values()),
         "rejections": _reasons(times.values()),
@@ -135,7 +141,9 @@ def measure(
         "double_charges": double_charges(),
         "oversells": oversells(stocked),
         "sagas": dict(
-            SagaInstance.objects.values_list("status").annotate(n=Count("id"))
+            SagaInstance.objects.filter(key__in=ids)
+            .values_list("status")
+            .annotate(n=Count("id"))
         ),
         "dead_letters": status.dead_letter_counts(),
         "backlog": backlog(),

@@ -2,7 +2,8 @@
 
 Open loop: each order is due at its instant (``bench.blackfriday.arrivals``),
 whatever happened to the ones before it. The main thread hands each order to a pool of
-placer threads at its due time; a placer runs the accept path,
+placer threads (``Placers``: connected, and warmed by an untimed order each, before the
+clock starts) at its due time; a placer runs the accept path,
 ``events.bus.execute(PlaceOrder(...))`` (one durable transaction, then the wake-ups
 after commit; no HTTP), and the accept latency is taken from the due time, not from
 when a placer got to it: a slow accept that makes the next orders wait shows in their
@@ -15,7 +16,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from django.db import connection
@@ -54,34 +55,98 @@ class Placement:
         return self.finished - self.started
 
 
-def warm_up(order: Planned) -> None:
-    """One order through the accept path before the clock starts, so the first timed
-    ones do not pay for this process's first imports and caches (not counted)."""
-    bus.execute(order.command)
+class WarmUpFailed(RuntimeError):
+    """An untimed order placed before the clock failed: the shop is not ready."""
 
 
-def place(
-    planned: list[Planned],
-    *,
-    due: list[float],
-    placers: int,
-    progress: Callable[[int], None],
-) -> Placement:
-    """Place each order at its ``due`` offset (seconds from the start) from ``placers``
-    threads (each connected to the database before the first is due); returns once the
-    last one has returned."""
-    work: queue.Queue[Placed | None] = queue.Queue()
-    done: list[Placed] = []
-    lock = threading.Lock()
-    ready = threading.Barrier(placers + 1)
+class Placers:
+    """``count`` placer threads, for one placing.
 
-    def placer() -> None:
+    Entering starts them: each connects to the database and places its order of
+    ``warm_up`` (untimed; at most one each), so that no timed order pays for a
+    placer's first statements on a new database session; it returns once they all
+    have (``WarmUpFailed`` if one failed). The runner then waits for those orders'
+    journeys (``bench.blackfriday.run``) and calls :meth:`place`. Leaving stops the
+    threads and closes their connections, whatever happened."""
+
+    def __init__(self, count: int, *, warm_up: Sequence[Planned] = ()) -> None:
+        self.count = count
+        self.warm_up = list(warm_up)
+        self._work: queue.Queue[Placed | None] = queue.Queue()
+        self._done: list[Placed] = []
+        self._failed: list[str] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Barrier(count + 1)
+        self._progress: Callable[[int], None] = lambda n: None
+        self._threads = [
+            threading.Thread(target=self._placer, args=(n,), name=f"placer-{n}")
+            for n in range(count)
+        ]
+
+    def __enter__(self) -> Placers:
+        for thread in self._threads:
+            thread.daemon = True
+            thread.start()
+        try:
+            self._ready.wait()
+            if self._failed:
+                raise WarmUpFailed(
+                    f"an untimed order before the clock failed: {self._failed[0]}"
+                )
+        except BaseException:
+            self._stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop()
+
+    def place(
+        self,
+        planned: list[Planned],
+        *,
+        due: list[float],
+        progress: Callable[[int], None],
+    ) -> Placement:
+        """Place each order at its ``due`` offset (seconds from the start); returns
+        once the last one has returned."""
+        self._progress = progress
+        wall_started = time.time()
+        started = time.perf_counter() + 0.05  # the clock starts in 50 ms
+        for order, offset in zip(planned, due, strict=True):
+            at = started + offset
+            delay = at - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            self._work.put(Placed(order, at))
+        self._stop()
+        return Placement(
+            orders=sorted(self._done, key=lambda p: p.planned.number),
+            started=started,
+            wall_started=wall_started + 0.05,
+            finished=time.perf_counter(),
+        )
+
+    def _stop(self) -> None:
+        """Let every placer finish what it was handed, then end it."""
+        if not any(thread.is_alive() for thread in self._threads):
+            return
+        for _ in self._threads:
+            self._work.put(None)
+        for thread in self._threads:
+            thread.join()
+
+    def _placer(self, n: int) -> None:
         try:
             try:
-                connection.ensure_connection()  # connected before the clock starts
+                connection.ensure_connection()
+                if n < len(self.warm_up):
+                    bus.execute(self.warm_up[n].command)
+            except Exception as error:
+                self._failed.append(f"{type(error).__name__}: {error}")
             finally:
-                ready.wait()
-            while (item := work.get()) is not None:
+                self._ready.wait()
+            while (item := self._work.get()) is not None:
                 began = time.perf_counter()
                 try:
                     bus.execute(item.planned.command)
@@ -91,39 +156,11 @@ def place(
                     item.error = f"{type(error).__name__}: {error}"
                 ended = time.perf_counter()
                 item.latency, item.service = ended - item.due, ended - began
-                with lock:
-                    done.append(item)
-                progress(1)
+                with self._lock:
+                    self._done.append(item)
+                self._progress(1)
         finally:
             connection.close()
-
-    threads = [
-        threading.Thread(target=placer, name=f"placer-{n}", daemon=True)
-        for n in range(placers)
-    ]
-    for thread in threads:
-        thread.start()
-    ready.wait()
-    wall_started = time.time()
-    started = time.perf_counter() + 0.05  # the clock starts in 50 ms
-    try:
-        for order, offset in zip(planned, due, strict=True):
-            at = started + offset
-            delay = at - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            work.put(Placed(order, at))
-    finally:
-        for _ in threads:
-            work.put(None)
-        for thread in threads:
-            thread.join()
-    return Placement(
-        orders=sorted(done, key=lambda p: p.planned.number),
-        started=started,
-        wall_started=wall_started + 0.05,
-        finished=time.perf_counter(),
-    )
 
 
 @dataclass

@@ -8,7 +8,9 @@ alike (an ABBA order); the mail server refuses connections in all of them
 (notifications fail, retry, dead-letter). The accept ratios are taken over each
 provider's phases pooled. Each phase empties the database and the broker, starts
 the two production workers (default queue, prefork, with the beat; payments queue,
-threads), stocks the shop, places orders open loop at a mean rate (Poisson arrivals,
+threads), stocks the shop, puts one untimed order per placer through its whole
+journey (so that no timed accept pays for a new session's or a handler's first run),
+places orders open loop at a mean rate (Poisson arrivals,
 the same instants in every phase: ``bench.blackfriday.arrivals``) through the
 accept path (``events.bus.execute(PlaceOrder(...))`` in this process: no HTTP), waits
 until every accepted order is final (or a bounded drain time after the last
@@ -240,25 +242,24 @@ def phase(
         step(f"{label}: stocking the shop")
         shop.seed(orders=orders)
         harness.wait_all_caught_up()
-        warm, *planned = shop.plan(
-            orders=orders + 1, customers=shop.customer_ids(), seed=args.seed
-        )
-        load.warm_up(warm)
-        step(f"{label}: placing {orders} orders at {args.rate:g}/s")
+        customers = shop.customer_ids()
+        planned = shop.plan(orders=orders, customers=customers, seed=args.seed)
+        warm_up = shop.warm_up(count=args.placers, customers=customers)
         in_flight = load.InFlight()
-        in_flight.start()
-        load_at_start = os.getloadavg()[0]
-        cpu_at_start = workers.cpu_seconds()
         try:
-            with progress(orders, "place") as bar:
-                placement = load.place(
-                    planned,
-                    due=arrivals(
-                        len(planned), rate=args.rate, kind=args.arrivals, seed=args.seed
-                    ),
-                    placers=args.placers,
-                    progress=bar.update,
+            with load.Placers(args.placers, warm_up=warm_up) as placers:
+                step(f"{label}: {len(warm_up)} untimed orders through their journeys")
+                warm_ids = {str(order.command.order_id) for order in warm_up}
+                wait_finished(warm_ids, workers=workers, seconds=args.drain_seconds)
+                step(f"{label}: placing {orders} orders at {args.rate:g}/s")
+                in_flight.start()
+                load_at_start = os.getloadavg()[0]
+                cpu_at_start = workers.cpu_seconds()
+                due = arrivals(
+                    len(planned), rate=args.rate, kind=args.arrivals, seed=args.seed
                 )
+                with progress(orders, "place") as bar:
+                    placement = placers.place(planned, due=due, progress=bar.update)
             accepted = {
                 str(p.planned.command.order_id) for p in placement.orders if p.accepted
             }
@@ -321,13 +322,21 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; placers, sampler and workers stopped", file=sys.stderr)
         return 130
     except Exception as error:  # a clear message, not a traceback, for known trouble
+        from bench.blackfriday.load import WarmUpFailed
         from bench.blackfriday.workers import BrokerBusy
         from bench.common.db import UnsafeDatabase
         from processes.celery_worker import WorkerFailed
         from processes.servers import ServerFailed
         from processes.waiting import WaitTimeout
 
-        known = BrokerBusy | WorkerFailed | UnsafeDatabase | WaitTimeout | ServerFailed
+        known = (
+            BrokerBusy
+            | WorkerFailed
+            | UnsafeDatabase
+            | WaitTimeout
+            | ServerFailed
+            | WarmUpFailed
+        )
         if not isinstance(error, known):
             raise
         print(f"error: {error}", file=sys.stderr)

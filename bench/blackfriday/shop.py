@@ -151,3 +151,25 @@ def plan(*, orders: int, customers: list[UUID], seed: int) -> list[Planned]:
         )
         planned.append(Planned(number, command, declined, doorbuster))
     return planned
+
+
+def warm_up(*, count: int, customers: list[UUID]) -> list[Planned]:
+    """Untimed orders placed before the clock starts (``bench.blackfriday.load``): one
+    unit of one ``PLENTY`` product each, the last one paid with the declined card, so
+    that between them they take every path of a journey (confirmation and
+    compensation) and never the doorbuster's stock."""
+    return [
+        Planned(
+            number=-count + n,
+            command=PlaceOrder(
+                order_id=uuid4(),
+                customer_id=customers[n % len(customers)],
+                items=(OrderItem(sku=PLENTY[n % len(PLENTY)], quantity=1),),
+                shipping_address=ADDRESS,
+                payment_method=DECLINES if n == count - 1 else SUCCEEDS,
+            ),
+            declined=n == count - 1,
+            doorbuster=False,
+        )
+        for n in range(count)
+    ]

@@ -10,18 +10,23 @@ from uuid import uuid4
 
 from django.db import connection, transaction
 from django.test import override_settings
+from django.utils import timezone
 
 import pytest
 
 from bench.app import provider
 from bench.blackfriday.arrivals import arrivals
 from bench.blackfriday.figures import double_charges, oversells, percentile
+from bench.blackfriday.load import Placers, WarmUpFailed
 from bench.blackfriday.report import ratio_intervals, ratios
 from bench.blackfriday.run import parse, schedule
+from bench.blackfriday.shop import DOORBUSTER, PLENTY, plan, warm_up
 from bench.common.harness import NullDispatcher
 from events.dispatch.current import set_dispatcher
 from events.log.outbox import publish
+from events.models import LogEntry
 from inventory.models import Hold, Product
+from orders.models import AvailabilityView, CustomerView
 from payments.contracts import ChargePayment
 from payments.provider import (
     DECLINES,
@@ -214,3 +219,67 @@ def test_the_accept_ratios_come_with_their_bootstrap_interval():
     assert low50 <= measured["p50"] == 1.0 <= high50
     assert low99 <= measured["p99"] == 1.0 and high99 >= 2.0
     assert ratio_intervals(phases, resamples=300) == intervals  # seeded
+
+
+def test_the_untimed_orders_take_every_path_of_a_journey_but_the_doorbusters():
+    customers = [uuid4(), uuid4()]
+    orders = warm_up(count=8, customers=customers)
+    methods = [order.command.payment_method for order in orders]
+    assert methods == [SUCCEEDS] * 7 + [DECLINES]  # a confirmation and a compensation
+    skus = {item.sku for order in orders for item in order.command.items}
+    assert DOORBUSTER not in skus and skus <= set(PLENTY)
+    assert {order.command.customer_id for order in orders} == set(customers)
+    # numbered before the timed orders, which the placing sorts by number
+    assert [order.number for order in orders] == list(range(-8, 0))
+
+
+@pytest.fixture
+def orderable(quiet):
+    """What orders must know before it accepts a bench order: a customer, and the
+    PLENTY products in its availability view."""
+    customer = CustomerView.objects.create(
+        customer_id=uuid4(), email="bench@bench.invalid", name="Bench"
+    )
+    for sku in PLENTY:
+        AvailabilityView.objects.create(
+            sku=sku,
+            name=sku,
+            price=Decimal("5.00"),
+            currency="EUR",
+            available=1_000,
+            updated_at=timezone.now(),
+        )
+    return customer.customer_id
+
+
+def placed() -> int:
+    return LogEntry.objects.filter(type="orders.OrderPlaced").count()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_each_placer_places_its_untimed_order_before_the_clock(orderable):
+    # given three placers and two untimed orders, then one timed order
+    untimed = warm_up(count=2, customers=[orderable])
+    timed = plan(orders=1, customers=[orderable], seed=1)
+    with Placers(3, warm_up=untimed) as placers:
+        # when the placers have started: the untimed orders are in, no timed one
+        assert placed() == 2
+        placement = placers.place(timed, due=[0.0], progress=lambda n: None)
+    # then the placing counts the timed order only, accepted
+    assert [p.planned.number for p in placement.orders] == [0]
+    assert placement.orders[0].accepted and placed() == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_untimed_order_refused_stops_the_bench_before_the_clock(orderable):
+    # given an untimed order from a customer orders does not know
+    untimed = warm_up(count=1, customers=[uuid4()])
+    before = set(threading.enumerate())
+    # when the placers start: a clear error, and no placer thread is left running
+    with pytest.raises(WarmUpFailed, match="untimed order before the clock failed"):
+        with Placers(2, warm_up=untimed):
+            pytest.fail("the block must not run")
+    assert {t for t in threading.enumerate() if t.name.startswith("placer-")} <= before
+    assert placed() == 0
