@@ -11,7 +11,8 @@ the two production workers (default queue, prefork, with the beat; payments queu
 threads), stocks the shop, puts one untimed order per placer through its whole
 journey (so that no timed accept pays for a new session's or a handler's first run),
 places orders open loop at a mean rate (Poisson arrivals,
-the same instants in every phase: ``bench.blackfriday.arrivals``) through the
+the same instants in both phases of a round, new ones in each round:
+``bench.blackfriday.arrivals``) through the
 accept path (``events.bus.execute(PlaceOrder(...))`` in this process: no HTTP), waits
 until every accepted order is final (or a bounded drain time after the last
 placement), then reads the figures from the event log and the participants' books
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import socket
 import sys
 import time
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
 SETTINGS = "bench.blackfriday.settings"
 PROVIDER = "bench.app.provider.CountingProvider"
+SEEDS = 100_000  # a run's seed is drawn below this unless --seed gives it
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -77,13 +80,20 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="when orders are due: Poisson (random, the same instants in every"
         " phase; default) or evenly spaced",
     )
-    add("--seed", type=int, default=1128, help="order mix and arrivals random seed")
+    add(
+        "--seed",
+        type=int,
+        help="order mix and arrivals random seed of round 1, round r at seed + r - 1"
+        " (default: drawn for this run, and printed)",
+    )
     add("--out", type=Path, help="JSON (default var/bench/blackfriday.json)")
     args = parser.parse_args(argv)
     args.rate = args.rate or (4.0 if args.quick else 6.0)
     args.seconds = args.seconds or (8.0 if args.quick else 40.0)
     args.drain_seconds = args.drain_seconds or (180.0 if args.quick else 480.0)
     args.rounds = args.rounds or (1 if args.quick else 2)
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(1, SEEDS)
     if min(args.rate, args.seconds, args.prefork, args.placers, args.rounds) <= 0:
         parser.error(
             "--rate, --seconds, --prefork, --placers and --rounds must be positive"
@@ -177,11 +187,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     broker = Broker()
     phases = {}
     try:
-        for name, provider_ms in schedule(args):
+        for name, provider_ms, seed in schedule(args):
             phases[name] = phase(
                 args,
                 broker,
                 provider_ms=provider_ms,
+                seed=seed,
                 bound=bound,
                 payment_threads=threads,
             )
@@ -197,14 +208,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def schedule(args: argparse.Namespace) -> list[tuple[str, int]]:
-    """The phases in order, named by provider and round: slow, fast, then fast, slow
-    in the second round, and so on."""
+def schedule(args: argparse.Namespace) -> list[tuple[str, int, int]]:
+    """The phases in order, named by provider and round, with their seed: slow, fast,
+    then fast, slow in the second round, and so on. Both phases of a round share a
+    seed (the same orders at the same instants); each round has its own, so a run
+    does not rest on one draw of instants."""
     pair = [("slow", args.slow_ms), ("fast", args.fast_ms)]
     phases = []
     for number in range(1, args.rounds + 1):
         for name, ms in pair if number % 2 else pair[::-1]:
-            phases.append((f"{name}-{number}" if args.rounds > 1 else name, ms))
+            label = f"{name}-{number}" if args.rounds > 1 else name
+            phases.append((label, ms, args.seed + number - 1))
     return phases
 
 
@@ -213,6 +227,7 @@ def phase(
     broker: Broker,
     *,
     provider_ms: int,
+    seed: int,
     bound: int,
     payment_threads: int,
 ) -> dict[str, Any]:
@@ -243,7 +258,7 @@ def phase(
         shop.seed(orders=orders)
         harness.wait_all_caught_up()
         customers = shop.customer_ids()
-        planned = shop.plan(orders=orders, customers=customers, seed=args.seed)
+        planned = shop.plan(orders=orders, customers=customers, seed=seed)
         warm_up = shop.warm_up(count=args.placers, customers=customers)
         in_flight = load.InFlight()
         try:
@@ -256,7 +271,7 @@ def phase(
                 load_at_start = os.getloadavg()[0]
                 cpu_at_start = workers.cpu_seconds()
                 due = arrivals(
-                    len(planned), rate=args.rate, kind=args.arrivals, seed=args.seed
+                    len(planned), rate=args.rate, kind=args.arrivals, seed=seed
                 )
                 with progress(orders, "place") as bar:
                     placement = placers.place(planned, due=due, progress=bar.update)
@@ -278,6 +293,7 @@ def phase(
         step(f"{label}: stopping the workers")
     return {
         "provider_ms": provider_ms,
+        "seed": seed,
         "load_average": (load_at_start, load_at_end),
         "worker_cpu_seconds": cpu,
         **result,

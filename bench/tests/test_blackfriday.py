@@ -166,15 +166,25 @@ def test_the_accept_ratio_pools_each_providers_rounds():
     assert ratios(phases) == {"p50": 1.0, "p99": 2.0}
 
 
-def test_two_rounds_run_the_providers_in_abba_order():
-    args = parse(["--slow-ms", "8000", "--fast-ms", "200"])
+def test_two_rounds_run_the_providers_in_abba_order_each_round_at_its_instants():
+    args = parse(["--slow-ms", "8000", "--fast-ms", "200", "--seed", "40"])
     assert schedule(args) == [
-        ("slow-1", 8000),
-        ("fast-1", 200),
-        ("fast-2", 200),
-        ("slow-2", 8000),
+        ("slow-1", 8000, 40),
+        ("fast-1", 200, 40),
+        ("fast-2", 200, 41),
+        ("slow-2", 8000, 41),
     ]
-    assert schedule(parse(["--quick"])) == [("slow", 8000), ("fast", 200)]
+    assert schedule(parse(["--quick", "--seed", "7"])) == [
+        ("slow", 8000, 7),
+        ("fast", 200, 7),
+    ]
+
+
+def test_a_run_draws_its_seed_unless_given_one():
+    drawn = {parse([]).seed for _ in range(5)}
+    assert all(isinstance(seed, int) and seed > 0 for seed in drawn)
+    assert len(drawn) > 1  # five draws below 100,000 all alike: about 1e-20
+    assert parse(["--seed", "1128"]).seed == 1128
 
 
 def test_even_arrivals_are_spaced_by_the_rate():
