@@ -51,11 +51,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.only = set(args.only or SCENARIOS) | {"baselines"}
-    args.messages = args.messages or (5_000 if args.quick else 50_000)
-    args.single_messages = args.single_messages or (
-        args.messages if args.quick else 20_000
+    cli.fill_defaults(args, (("messages", 5_000, 50_000), ("seconds", 4.0, 15.0)))
+    cli.fill_defaults(args, (("single_messages", args.messages, 20_000),))
+    cli.require_positive(
+        parser, args, ("messages", "single_messages", "seconds", "rate")
     )
-    args.seconds = args.seconds or (4.0 if args.quick else 15.0)
     return args
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from bench.api import load as apiload
 from bench.api import report as apireport
-from bench.common.cli import step, stop_on_signals
+from bench.common.cli import fill_defaults, require_positive, step, stop_on_signals
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/shop_bench_api"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -74,10 +74,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--out", type=Path, help="JSON results (default var/bench/api.json)"
     )
     args = parser.parse_args(argv)
-    args.seconds = args.seconds or (3.0 if args.quick else 10.0)
-    args.warmup = (
-        args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
-    )
+    fill_defaults(args, (("seconds", 3.0, 10.0), ("warmup", 1.0, 2.0)))
+    require_positive(parser, args, ("seconds",))
     return args
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.blackfriday.arrivals import ARRIVALS, arrivals
-from bench.common.cli import step, stop_on_signals
+from bench.common.cli import fill_defaults, require_positive, step, stop_on_signals
 
 if TYPE_CHECKING:
     from bench.blackfriday.workers import Broker, Workers
@@ -42,6 +42,13 @@ if TYPE_CHECKING:
 SETTINGS = "bench.blackfriday.settings"
 PROVIDER = "bench.app.provider.CountingProvider"
 SEEDS = 100_000  # a run's seed is drawn below this unless --seed gives it
+# (flag, with --quick, without): the flags whose default --quick changes
+DEFAULTS = (
+    ("rate", 4.0, 6.0),
+    ("seconds", 8.0, 40.0),
+    ("drain_seconds", 180.0, 480.0),
+    ("rounds", 1, 2),
+)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -88,16 +95,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     add("--out", type=Path, help="JSON (default var/bench/blackfriday.json)")
     args = parser.parse_args(argv)
-    args.rate = args.rate or (4.0 if args.quick else 6.0)
-    args.seconds = args.seconds or (8.0 if args.quick else 40.0)
-    args.drain_seconds = args.drain_seconds or (180.0 if args.quick else 480.0)
-    args.rounds = args.rounds or (1 if args.quick else 2)
+    fill_defaults(args, DEFAULTS)
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1, SEEDS)
-    if min(args.rate, args.seconds, args.prefork, args.placers, args.rounds) <= 0:
-        parser.error(
-            "--rate, --seconds, --prefork, --placers and --rounds must be positive"
-        )
+    require_positive(
+        parser,
+        args,
+        ("rate", "seconds", "drain_seconds", "prefork", "placers", "rounds"),
+    )
     return args
 
 

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common.cli import save_json, step, stop_on_signals
+from bench.common.cli import fill_defaults, save_json, step, stop_on_signals
 from bench.common.workers import Workers
 
 SETTINGS = "bench.scale.settings"
@@ -60,10 +60,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in ("1,4" if args.quick else args.workers).split(",")]
     args.partitions = [int(p) for p in args.partitions.split(",")]
-    args.messages = args.messages or (150 if args.quick else 600)
-    args.cost_messages = args.cost_messages or (200 if args.quick else 1000)
-    if min(args.workers + args.partitions + [args.messages, args.threads]) <= 0:
-        parser.error("workers, partitions, messages and threads must be positive")
+    fill_defaults(args, (("messages", 150, 600), ("cost_messages", 200, 1000)))
+    counts = [args.messages, args.cost_messages, args.threads]
+    if min(args.workers + args.partitions + counts) <= 0:
+        parser.error(
+            "--workers, --partitions, --messages, --cost-messages and --threads"
+            " must be positive"
+        )
     return args
 
 
