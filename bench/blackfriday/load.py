@@ -94,6 +94,7 @@ class Placers:
                     f"an untimed order before the clock failed: {self._failed[0]}"
                 )
         except BaseException:
+            self._ready.abort()  # a placer still at the barrier (Ctrl-C) ends too
             self._stop()
             raise
         return self
@@ -144,8 +145,10 @@ class Placers:
                     bus.execute(self.warm_up[n].command)
             except Exception as error:
                 self._failed.append(f"{type(error).__name__}: {error}")
-            finally:
+            try:
                 self._ready.wait()
+            except threading.BrokenBarrierError:
+                return  # the runner gave up before the clock
             while (item := self._work.get()) is not None:
                 began = time.perf_counter()
                 try:
