@@ -70,7 +70,6 @@ class Placers:
     threads and closes their connections, whatever happened."""
 
     def __init__(self, count: int, *, warm_up: Sequence[Planned] = ()) -> None:
-        self.count = count
         self.warm_up = list(warm_up)
         self._work: queue.Queue[Placed | None] = queue.Queue()
         self._done: list[Placed] = []

@@ -84,8 +84,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--arrivals",
         choices=list(ARRIVALS),
         default="poisson",
-        help="when orders are due: Poisson (random, the same instants in every"
-        " phase; default) or evenly spaced",
+        help="when orders are due: Poisson (random, the same instants in both"
+        " phases of a round; default) or evenly spaced",
     )
     add(
         "--seed",

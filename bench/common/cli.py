@@ -36,8 +36,9 @@ def require_positive(
     less, naming the flags."""
     names = list(names)
     if min(getattr(args, name) for name in names) <= 0:
-        flags = [f"--{name.replace('_', '-')}" for name in names]
-        parser.error(f"{', '.join(flags[:-1])} and {flags[-1]} must be positive")
+        *others, last = [f"--{name.replace('_', '-')}" for name in names]
+        listed = f"{', '.join(others)} and {last}" if others else last
+        parser.error(f"{listed} must be positive")
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -31,7 +31,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common.cli import fill_defaults, save_json, step, stop_on_signals
+from bench.common.cli import (
+    fill_defaults,
+    require_positive,
+    save_json,
+    step,
+    stop_on_signals,
+)
 from bench.common.workers import Workers
 
 SETTINGS = "bench.scale.settings"
@@ -61,12 +67,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.workers = [int(w) for w in ("1,4" if args.quick else args.workers).split(",")]
     args.partitions = [int(p) for p in args.partitions.split(",")]
     fill_defaults(args, (("messages", 150, 600), ("cost_messages", 200, 1000)))
-    counts = [args.messages, args.cost_messages, args.threads]
-    if min(args.workers + args.partitions + counts) <= 0:
-        parser.error(
-            "--workers, --partitions, --messages, --cost-messages and --threads"
-            " must be positive"
-        )
+    if min(args.workers + args.partitions) <= 0:
+        parser.error("every count of --workers and --partitions must be positive")
+    require_positive(parser, args, ("messages", "cost_messages", "threads"))
     return args
 
 

@@ -16,6 +16,7 @@ COUNTED = [
     (api.parse, "--seconds"),
     (scale.parse, "--messages"),
     (scale.parse, "--cost-messages"),
+    (scale.parse, "--workers"),
     (delivery.parse, "--messages"),
     (delivery.parse, "--single-messages"),
     (delivery.parse, "--seconds"),
